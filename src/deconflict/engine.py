@@ -1,0 +1,486 @@
+"""The conflict engine: an index of volumes, the online check and the batch join.
+
+Pure: no database, no clock, no web framework.  Volumes are held column-wise in numpy
+arrays (about 0.2 KiB a volume plus its vertices) and indexed in a 4-D R-tree
+(libspatialindex through ``rtree``) whose first three axes bound the footprint's cap on
+the unit sphere of ellipsoid normals and whose fourth is time.  Working on unit normals
+rather than longitude/latitude makes the antimeridian and the poles ordinary places:
+a geodesic of length s turns the normal by at most ``s / R_LOW_M`` radians, so a box of
+half-side ``ρ / R_LOW_M`` about a footprint's centre normal holds every point of it.
+
+Every candidate pair then goes through the same filter, cheapest test first:
+party → time → altitude → centre distance → exact geodesic gap
+(:func:`deconflict.lateral.lateral_gaps`).
+
+* :meth:`Engine.check` — the online path: one activity or zone against all indexed.
+* :func:`all_conflicts` — the batch path: every conflicting pair among many volumes,
+  found by a vectorised 4-D grid join (no R-tree: building one costs more than the join).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+from rtree import index as rtree_index
+
+from .errors import IndexStateError, ValidationError
+from .geo import R_LOW_M, FootprintTable, Limits, prepare, ranges, unit_normals
+from .lateral import lateral_gaps
+from .model import (
+    Activity,
+    ActivityKind,
+    Conflict,
+    Dimension,
+    MinimaTable,
+    SeparationMinima,
+    VolumeRef,
+    Zone,
+    ZoneKind,
+)
+
+__all__ = ["Engine", "Item", "all_conflicts"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+BOOL = npt.NDArray[np.bool_]
+
+Item = Activity | Zone
+
+KINDS: tuple[str, ...] = tuple(k.value for k in ActivityKind) + tuple(k.value for k in ZoneKind)
+_KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Minima:
+    """The minima table as kind × kind matrices, plus the largest of each."""
+
+    table: MinimaTable
+    lateral: F64
+    vertical: F64
+    time: F64
+    widest: SeparationMinima
+
+    @classmethod
+    def of(cls, table: MinimaTable) -> _Minima:
+        size = len(KINDS)
+        lat, ver, tim = np.zeros((size, size)), np.zeros((size, size)), np.zeros((size, size))
+        for i, ka in enumerate(KINDS):
+            for j, kb in enumerate(KINDS):
+                m = table.between(ka, kb)
+                lat[i, j], ver[i, j], tim[i, j] = m.lateral_m, m.vertical_m, m.time_s
+        return cls(table, lat, ver, tim, table.largest())
+
+
+@dataclass(frozen=True, slots=True)
+class _Volumes:
+    """Prepared volumes, column-wise (a batch, or the engine's store viewed as one)."""
+
+    foot: FootprintTable
+    lower: F64
+    upper: F64
+    t0: F64
+    t1: F64
+    party: list[str]
+    kind: npt.NDArray[np.int16]
+    owner: list[str]
+    index: npt.NDArray[np.int32]
+
+    def __len__(self) -> int:
+        return len(self.lower)
+
+
+def _epoch(dt: datetime) -> float:
+    return dt.timestamp()
+
+
+def _prepare_items(items: Sequence[Item], limits: Limits, prefix: str = "items") -> _Volumes:
+    """Validate and prepare every volume of ``items``; raise naming the first bad field."""
+    footprints = []
+    fields = []
+    lower, upper, t0, t1, kind, index = [], [], [], [], [], []
+    party: list[str] = []
+    owner: list[str] = []
+    for n, item in enumerate(items):
+        if not isinstance(item, (Activity, Zone)):
+            raise ValidationError(f"{prefix}[{n}]", "must be an Activity or a Zone")
+        code = _KIND_CODE[item.kind.value]
+        for v, vol in enumerate(item.volumes):
+            footprints.append(vol.footprint)
+            fields.append(f"{prefix}[{n}].volumes[{v}].footprint")
+            lower.append(vol.altitude.lower_m)
+            upper.append(vol.altitude.upper_m)
+            t0.append(_epoch(vol.window.start))
+            t1.append(_epoch(vol.window.end))
+            kind.append(code)
+            index.append(v)
+            party.append(item.party)
+            owner.append(item.id)
+    foot = prepare(footprints, limits, fields)
+    return _Volumes(
+        foot,
+        np.array(lower, dtype=np.float64),
+        np.array(upper, dtype=np.float64),
+        np.array(t0, dtype=np.float64),
+        np.array(t1, dtype=np.float64),
+        party,
+        np.array(kind, dtype=np.int16),
+        owner,
+        np.array(index, dtype=np.int32),
+    )
+
+
+def _conflicts(
+    a: _Volumes,
+    ia: I64,
+    b: _Volumes,
+    ib: I64,
+    minima: _Minima,
+    include_same_party: bool,
+) -> list[Conflict]:
+    """Evaluate candidate pairs, cheapest test first; return the conflicts."""
+    if not include_same_party and len(ia):
+        keep = np.fromiter((a.party[i] != b.party[j] for i, j in zip(ia.tolist(), ib.tolist())), bool, len(ia))
+        ia, ib = ia[keep], ib[keep]
+    ka, kb = a.kind[ia], b.kind[ib]
+    t_min, v_min, l_min = minima.time[ka, kb], minima.vertical[ka, kb], minima.lateral[ka, kb]
+    start = np.maximum(a.t0[ia], b.t0[ib])
+    end = np.minimum(a.t1[ia], b.t1[ib])
+    t_gap = np.maximum(0.0, start - end)
+    lo = np.maximum(a.lower[ia], b.lower[ib])
+    hi = np.minimum(a.upper[ia], b.upper[ib])
+    v_gap = np.maximum(0.0, lo - hi)
+    keep = ((start < end) | (t_gap < t_min)) & ((lo <= hi) | (v_gap < v_min))
+    sel = np.nonzero(keep)[0]
+    ia, ib = ia[sel], ib[sel]
+    breach, gap = lateral_gaps(a.foot, ia, b.foot, ib, l_min[sel])
+    out: list[Conflict] = []
+    for k in np.nonzero(breach)[0].tolist():
+        s = sel[k]
+        i, j = int(ia[k]), int(ib[k])
+        tg, vg, lg = float(t_gap[s]), float(v_gap[s]), float(gap[k])
+        w0, w1 = (float(start[s]), float(end[s])) if start[s] < end[s] else (float(end[s]), float(start[s]))
+        breached = set()
+        if lg > 0.0:
+            breached.add(Dimension.LATERAL)
+        if vg > 0.0:
+            breached.add(Dimension.VERTICAL)
+        if start[s] >= end[s]:
+            breached.add(Dimension.TIME)
+        out.append(
+            Conflict(
+                a=VolumeRef(a.owner[i], int(a.index[i])),
+                b=VolumeRef(b.owner[j], int(b.index[j])),
+                party_a=a.party[i],
+                party_b=b.party[j],
+                window_start=datetime.fromtimestamp(w0, UTC),
+                window_end=datetime.fromtimestamp(w1, UTC),
+                time_gap_s=tg,
+                lateral_gap_m=lg,
+                vertical_gap_m=vg,
+                vertical_overlap_m=max(0.0, float(hi[s] - lo[s])),
+                minima=SeparationMinima(float(l_min[s]), float(v_min[s]), float(t_min[s])),
+                breached=frozenset(breached),
+            )
+        )
+    return out
+
+
+def _boxes(v: _Volumes, widen_m: float, widen_s: float) -> tuple[F64, F64]:
+    """4-D boxes (normal xyz, time) holding each volume widened by the given margins."""
+    normals = unit_normals(v.foot.clon, v.foot.clat)
+    half = ((v.foot.rho + widen_m) / R_LOW_M + 1e-9)[:, None]
+    lo = np.column_stack([normals - half, v.t0 - widen_s])
+    hi = np.column_stack([normals + half, v.t1 + widen_s])
+    return lo, hi
+
+
+class Engine:
+    """An index of the volumes of activities and zones, checked online.
+
+    >>> from datetime import datetime, timedelta, UTC
+    >>> from deconflict.model import *
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> def sortie(id, party, lon):
+    ...     v = Volume4D(Circle((lon, 35.0), 5000), AltitudeBand(1000, 5000), TimeWindow(t, t + timedelta(hours=2)))
+    ...     return Activity(id, party, ActivityKind.AIR_SORTIE, (v,))
+    >>> engine = Engine(MinimaTable(SeparationMinima(lateral_m=2000)))
+    >>> engine.insert(sortie("A-1", "alpha", 36.0))
+    >>> [round(c.lateral_gap_m) for c in engine.check(sortie("B-1", "bravo", 36.1))]
+    [0]
+    >>> engine.check(sortie("B-2", "bravo", 36.2))
+    []
+    """
+
+    def __init__(
+        self,
+        minima: MinimaTable | None = None,
+        *,
+        limits: Limits | None = None,
+        include_same_party: bool = False,
+    ) -> None:
+        self.minima = _Minima.of(minima if minima is not None else MinimaTable())
+        self.limits = limits if limits is not None else Limits()
+        self.include_same_party = include_same_party
+        prop = rtree_index.Property()
+        prop.dimension = 4
+        self._prop = prop
+        self._tree = rtree_index.Index(properties=prop)
+        self._parts: list[tuple[_Volumes, F64, F64]] = []  # (volumes, box lo, box hi)
+        self._base: list[int] = []  # first global row of each part
+        self._rows: dict[str, list[int]] = {}
+        self._alive = np.zeros(0, dtype=bool)
+        self._size = 0
+        self._merged: _Volumes | None = None
+
+    # --- index maintenance ----------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Number of volumes indexed."""
+        return int(self._alive.sum())
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._rows
+
+    def insert(self, item: Item) -> None:
+        """Index every volume of an activity or zone (validated first; all or nothing)."""
+        self.insert_many([item])
+
+    def insert_many(self, items: Sequence[Item]) -> None:
+        """Index many items at once; all are validated before any is indexed."""
+        seen: set[str] = set()
+        for n, item in enumerate(items):
+            item_id = getattr(item, "id", None)
+            if item_id in self._rows or item_id in seen:
+                raise IndexStateError(f"items[{n}].id", f"{item_id!r} is already indexed")
+            if isinstance(item_id, str):
+                seen.add(item_id)
+        if not items:
+            return
+        vols = _prepare_items(items, self.limits)
+        lo, hi = _boxes(vols, 0.0, 0.0)
+        base = self._size
+        count = len(vols)
+        ids = np.arange(base, base + count, dtype=np.int64)
+        if self._size == 0 and count > 1:
+            boxes = np.hstack([lo, hi])
+            self._tree = rtree_index.Index(
+                ((int(i), tuple(box), None) for i, box in zip(ids.tolist(), boxes.tolist())),
+                properties=self._prop,
+            )
+        else:
+            for i, box in zip(ids.tolist(), np.hstack([lo, hi]).tolist()):
+                self._tree.insert(i, box)
+        self._parts.append((vols, lo, hi))
+        self._base.append(base)
+        self._alive = np.concatenate([self._alive, np.ones(count, dtype=bool)])
+        self._size += count
+        self._merged = None
+        for r, owner in enumerate(vols.owner):
+            self._rows.setdefault(owner, []).append(base + r)
+
+    def remove(self, item_id: str) -> None:
+        """Drop every volume of the item with this id."""
+        rows = self._rows.pop(item_id, None)
+        if rows is None:
+            raise IndexStateError("id", f"{item_id!r} is not indexed")
+        for row in rows:
+            part = int(np.searchsorted(self._base, row, side="right")) - 1
+            _, lo, hi = self._parts[part]
+            local = row - self._base[part]
+            self._tree.delete(row, tuple(lo[local]) + tuple(hi[local]))
+            self._alive[row] = False
+        if len(self._alive) > 1024 and self._alive.sum() * 2 < len(self._alive):
+            self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild without the removed volumes (their arrays would otherwise stay)."""
+        store = self._store()
+        keep = np.nonzero(self._alive)[0]
+        vols = _take(store, keep)
+        lo, hi = _boxes(vols, 0.0, 0.0)
+        self._tree = rtree_index.Index(
+            ((i, tuple(box), None) for i, box in enumerate(np.hstack([lo, hi]).tolist())),
+            properties=self._prop,
+        )
+        self._parts = [(vols, lo, hi)]
+        self._base = [0]
+        self._alive = np.ones(len(keep), dtype=bool)
+        self._size = len(keep)
+        self._merged = vols
+        self._rows = {}
+        for r, owner in enumerate(vols.owner):
+            self._rows.setdefault(owner, []).append(r)
+
+    def _store(self) -> _Volumes:
+        if self._merged is None:
+            self._merged = _concat([p[0] for p in self._parts])
+            self._parts = [(self._merged, np.vstack([p[1] for p in self._parts]), np.vstack([p[2] for p in self._parts]))]
+            self._base = [0]
+        return self._merged
+
+    # --- queries --------------------------------------------------------------------
+
+    def query(self, item: Item, *, widen_m: float = 0.0, widen_s: float = 0.0) -> list[VolumeRef]:
+        """Indexed volumes whose bounding boxes meet ``item``'s, widened by the margins.
+
+        A coarse, conservative candidate list (a superset of the conflicts).
+        """
+        cand = _prepare_items([item], self.limits)
+        store = self._store() if self._size else None
+        lo, hi = _boxes(cand, widen_m, widen_s)
+        refs: set[VolumeRef] = set()
+        for box in np.hstack([lo, hi]).tolist():
+            for row in self._tree.intersection(box):
+                if store is not None and self._alive[row]:
+                    refs.add(VolumeRef(store.owner[row], int(store.index[row])))
+        return sorted(refs)
+
+    def check(self, item: Item, *, include_same_party: bool | None = None) -> list[Conflict]:
+        """Every conflict between ``item``'s volumes and the indexed ones.
+
+        ``item`` is validated but not inserted; its own id is ignored in the index.
+        """
+        same = self.include_same_party if include_same_party is None else include_same_party
+        cand = _prepare_items([item], self.limits)
+        if not self._size:
+            return []
+        store = self._store()
+        widest = self.minima.widest
+        lo, hi = _boxes(cand, widest.lateral_m, widest.time_s)
+        ia: list[int] = []
+        ib: list[int] = []
+        for k, box in enumerate(np.hstack([lo, hi]).tolist()):
+            rows = [r for r in self._tree.intersection(box) if store.owner[r] != item.id]
+            ia.extend([k] * len(rows))
+            ib.extend(rows)
+        a_rows = np.array(ia, dtype=np.int64)
+        b_rows = np.array(ib, dtype=np.int64)
+        alive = self._alive[b_rows]
+        return _conflicts(cand, a_rows[alive], store, b_rows[alive], self.minima, same)
+
+
+def _concat(parts: list[_Volumes]) -> _Volumes:
+    if len(parts) == 1:
+        return parts[0]
+    feet = [p.foot for p in parts]
+    shift = np.cumsum([0] + [len(f.lon) for f in feet[:-1]])
+    foot = FootprintTable(
+        np.concatenate([f.kind for f in feet]),
+        np.concatenate([f.radius for f in feet]),
+        np.concatenate([f.clon for f in feet]),
+        np.concatenate([f.clat for f in feet]),
+        np.concatenate([f.rho for f in feet]),
+        np.concatenate([f.off + s for f, s in zip(feet, shift)]),
+        np.concatenate([f.n for f in feet]),
+        np.concatenate([f.lon for f in feet]),
+        np.concatenate([f.lat for f in feet]),
+    )
+    return _Volumes(
+        foot,
+        np.concatenate([p.lower for p in parts]),
+        np.concatenate([p.upper for p in parts]),
+        np.concatenate([p.t0 for p in parts]),
+        np.concatenate([p.t1 for p in parts]),
+        [x for p in parts for x in p.party],
+        np.concatenate([p.kind for p in parts]),
+        [x for p in parts for x in p.owner],
+        np.concatenate([p.index for p in parts]),
+    )
+
+
+def _take(v: _Volumes, rows: I64) -> _Volumes:
+    f = v.foot
+    n = f.n[rows]
+    idx = ranges(f.off[rows], n)
+    foot = FootprintTable(
+        f.kind[rows], f.radius[rows], f.clon[rows], f.clat[rows], f.rho[rows],
+        np.cumsum(n) - n, n, f.lon[idx], f.lat[idx],
+    )
+    rl = rows.tolist()
+    return _Volumes(
+        foot, v.lower[rows], v.upper[rows], v.t0[rows], v.t1[rows],
+        [v.party[i] for i in rl], v.kind[rows], [v.owner[i] for i in rl], v.index[rows],
+    )
+
+
+# --- the batch path ---------------------------------------------------------------------
+
+_MAX_GRID_ENTRIES = 30_000_000
+
+
+def candidate_pairs(lo: F64, hi: F64) -> tuple[I64, I64]:
+    """All pairs ``i < j`` whose closed 4-D boxes intersect, by a uniform-grid join.
+
+    Each box is registered in every grid cell it covers; pairs are formed inside a cell
+    and kept only in the cell holding the low corner of the two boxes' intersection, so
+    each pair appears once.
+    """
+    count = len(lo)
+    if count < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    extent = hi - lo
+    cell = np.maximum(np.median(extent, axis=0) * 2.0, 1e-6)
+    while True:
+        ilo = np.floor(lo / cell).astype(np.int64)
+        ihi = np.floor(hi / cell).astype(np.int64)
+        span = ihi - ilo + 1
+        per_box = np.prod(span, axis=1)
+        total = int(per_box.sum())
+        if total <= _MAX_GRID_ENTRIES:
+            break
+        cell = cell * np.where(np.max(span, axis=0) == np.max(span), 2.0, 1.0)
+    owner = np.repeat(np.arange(count, dtype=np.int64), per_box)
+    rank = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(per_box) - per_box, per_box)
+    cells = np.empty((total, 4), dtype=np.int64)
+    for d in range(4):
+        s = span[owner, d]
+        cells[:, d] = ilo[owner, d] + rank % s
+        rank //= s
+    base = cells.min(axis=0)
+    width = cells.max(axis=0) - base + 1
+    key = np.zeros(total, dtype=np.int64)
+    for d in range(4):
+        key = key * width[d] + (cells[:, d] - base[d])
+    order = np.argsort(key, kind="stable")
+    key, owner, cells = key[order], owner[order], cells[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sizes = np.diff(np.r_[starts, total])
+    group_end = np.repeat(starts + sizes, sizes)
+    partners = group_end - np.arange(total) - 1
+    left = np.repeat(np.arange(total, dtype=np.int64), partners)
+    right = left + 1 + (np.arange(len(left)) - np.repeat(np.cumsum(partners) - partners, partners))
+    i, j = owner[left], owner[right]
+    low = np.maximum(lo[i], lo[j])
+    meets = np.all(low <= np.minimum(hi[i], hi[j]), axis=1)
+    home = np.all(np.floor(low / cell).astype(np.int64) == cells[left], axis=1)
+    keep = meets & home & (i != j)
+    i, j = i[keep], j[keep]
+    return np.minimum(i, j), np.maximum(i, j)
+
+
+def all_conflicts(
+    items: Iterable[Item],
+    minima: MinimaTable | None = None,
+    *,
+    limits: Limits | None = None,
+    include_same_party: bool = False,
+) -> list[Conflict]:
+    """Every conflicting pair among the volumes of ``items`` (a whole plan at once)."""
+    table = _Minima.of(minima if minima is not None else MinimaTable())
+    items = list(items)
+    ids = [getattr(it, "id", None) for it in items]
+    if len(set(ids)) != len(ids):
+        dup = next(x for x in ids if ids.count(x) > 1)
+        raise IndexStateError("items.id", f"{dup!r} appears more than once")
+    vols = _prepare_items(items, limits if limits is not None else Limits())
+    widest = table.widest
+    lo, hi = _boxes(vols, widest.lateral_m / 2.0, widest.time_s / 2.0)
+    i, j = candidate_pairs(lo, hi)
+    same_owner = np.fromiter((vols.owner[a] == vols.owner[b] for a, b in zip(i.tolist(), j.tolist())), bool, len(i))
+    i, j = i[~same_owner], j[~same_owner]
+    return _conflicts(vols, i, vols, j, table, include_same_party)
+

@@ -1,0 +1,159 @@
+"""Lateral gaps between prepared footprints, decided exactly against a minimum.
+
+The gap between footprints A and B is ``max(0, D - r_a - r_b)`` where D is the geodesic
+distance between their cores (see :mod:`deconflict.geo`).  It is computed in two stages.
+
+**Fast stage (vectorised over all pairs).**  Each pair is projected with an azimuthal
+equidistant (AEQD) projection about the geodesic midpoint of the two footprints'
+centres, built from GeographicLib inverse solutions (azimuth, distance).  In an AEQD
+projection the radial scale is 1 and the transverse scale ``s/m12`` is ≥ 1, so every
+projected distance is ≥ the true geodesic distance and ≤ it times
+``k = 1 + ρ²/(6R²)`` (ρ the farthest vertex from the centre).  Edges are stored split
+into ≤ 5 km geodesic pieces, so the straight chords shapely measures differ from the
+projected edges by at most ``δ = ρ·step²/(4R²)``.  Hence the projected distance ``Dp``
+brackets the truth within ``ε = Dp(k-1) + 2δ`` (with a 1.5 safety factor on k).  Pairs
+whose ``Dp`` is farther than ε from the threshold are decided here.
+
+**Refinement (the rare undecided pairs, and reported gaps whose ε exceeds 1 m).**  The
+projection is re-centred on the geodesic midpoint of the current nearest points and the
+cores are split into ≤ 1 km pieces; this is repeated until the distance stops changing.
+At the fixed point the nearest pair lies on a geodesic through the projection centre,
+which the projection keeps exactly, so the result is the geodesic distance to well
+under a centimetre for footprints up to ~1 000 km across.  The test suite compares
+this against a slow, independent reference (tests/reference.py).
+
+Closed-set rule: a pair *breaches* the lateral minimum L when ``gap < L`` or the
+footprints touch (``gap == 0``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from .geo import GEOD, LINE, POINT, POLYGON, DENSIFY_STEP_M, FootprintTable, densify, midpoint, project, ranges, unproject
+
+__all__ = ["REFINE_STEP_M", "lateral_gaps"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+BOOL = npt.NDArray[np.bool_]
+
+REFINE_STEP_M = 1_000.0
+_R_ERR = 6_330_000.0  # radius used in error bounds, below every radius of curvature
+_REPORT_TOLERANCE_M = 1.0
+
+
+def _geometries(kind: npt.NDArray[np.int8], pair_of_vertex: I64, x: F64, y: F64, count: int) -> npt.NDArray[np.object_]:
+    """One shapely geometry per pair from projected vertices grouped by pair id."""
+    out = np.empty(count, dtype=object)
+    vkind = kind[pair_of_vertex]
+    xy = np.column_stack([x, y])
+    for code in (POINT, LINE, POLYGON):
+        sel = vkind == code
+        if not sel.any():
+            continue
+        owners = pair_of_vertex[sel]
+        rows, compact = np.unique(owners, return_inverse=True)
+        if code == POINT:
+            out[rows] = shapely.points(xy[sel])
+        elif code == LINE:
+            out[rows] = shapely.linestrings(xy[sel], indices=compact)
+        else:
+            out[rows] = shapely.polygons(shapely.linearrings(xy[sel], indices=compact))
+    return out
+
+
+def _side(t: FootprintTable, rows: I64, clon: F64, clat: F64) -> tuple[npt.NDArray[np.object_], F64]:
+    """Project the cores of ``t[rows]`` about per-pair centres; return geometries and ρ."""
+    idx = ranges(t.off[rows], t.n[rows])
+    pair = np.repeat(np.arange(len(rows)), t.n[rows])
+    x, y, s = project(clon[pair], clat[pair], t.lon[idx], t.lat[idx])
+    rho = np.zeros(len(rows))
+    np.maximum.at(rho, pair, s)
+    return _geometries(t.kind[rows], pair, x, y, len(rows)), rho
+
+
+def _one_core(t: FootprintTable, i: int) -> tuple[int, F64, F64]:
+    lon, lat = t.vertices(i)
+    kind = np.array([t.kind[i]], dtype=np.int8)
+    _, _, dlon, dlat = densify(kind, np.zeros(1, np.int64), np.array([len(lon)], np.int64), lon, lat, REFINE_STEP_M)
+    return int(t.kind[i]), dlon, dlat
+
+
+def _core_geometry(kind: int, x: F64, y: F64) -> shapely.Geometry:
+    if kind == POINT:
+        return shapely.Point(x[0], y[0])
+    if kind == LINE:
+        return shapely.LineString(np.column_stack([x, y]))
+    return shapely.Polygon(np.column_stack([x, y]))
+
+
+def core_distance(a: FootprintTable, i: int, b: FootprintTable, j: int) -> float:
+    """Geodesic distance between the cores of ``a[i]`` and ``b[j]`` (the refinement stage)."""
+    ka, lon_a, lat_a = _one_core(a, i)
+    kb, lon_b, lat_b = _one_core(b, j)
+    c = midpoint(a.clon[i : i + 1], a.clat[i : i + 1], b.clon[j : j + 1], b.clat[j : j + 1])
+    clon, clat = float(c[0][0]), float(c[1][0])
+    previous = np.inf
+    distance = np.inf
+    for _ in range(8):
+        xa, ya, _ = project(clon, clat, lon_a, lat_a)
+        xb, yb, _ = project(clon, clat, lon_b, lat_b)
+        ga, gb = _core_geometry(ka, xa, ya), _core_geometry(kb, xb, yb)
+        distance = float(shapely.distance(ga, gb))
+        if distance == 0.0 or abs(previous - distance) < 1e-4:
+            break
+        previous = distance
+        (px, py), (qx, qy) = shapely.get_coordinates(shapely.shortest_line(ga, gb))
+        plon, plat = unproject(clon, clat, np.array([px]), np.array([py]))
+        qlon, qlat = unproject(clon, clat, np.array([qx]), np.array([qy]))
+        mlon, mlat = midpoint(plon, plat, qlon, qlat)
+        clon, clat = float(mlon[0]), float(mlat[0])
+    return distance
+
+
+def lateral_gaps(a: FootprintTable, ia: I64, b: FootprintTable, ib: I64, minimum: F64) -> tuple[BOOL, F64]:
+    """For each pair ``(a[ia[k]], b[ib[k]])``: does it breach ``minimum[k]``, and its gap.
+
+    The gap is exact (within 1 m) wherever the pair breaches; for pairs that do not, it
+    is a lower bound.
+    """
+    count = len(ia)
+    ra, rb = a.radius[ia], b.radius[ib]
+    _, _, dc = GEOD.inv(a.clon[ia], a.clat[ia], b.clon[ib], b.clat[ib])
+    dc = np.asarray(dc, dtype=np.float64)
+    gap = dc - a.rho[ia] - b.rho[ib]
+    breach = np.zeros(count, dtype=bool)
+
+    near = gap <= minimum
+    points = near & (a.kind[ia] == POINT) & (b.kind[ib] == POINT)
+    gap[points] = np.maximum(0.0, dc[points] - ra[points] - rb[points])
+    breach[points] = (gap[points] < minimum[points]) | (gap[points] <= 0.0)
+
+    rest = np.nonzero(near & ~points)[0]
+    if not len(rest):
+        return breach, gap
+    pa, pb = ia[rest], ib[rest]
+    clon, clat = midpoint(a.clon[pa], a.clat[pa], b.clon[pb], b.clat[pb])
+    ga, rho_a = _side(a, pa, clon, clat)
+    gb, rho_b = _side(b, pb, clon, clat)
+    dp = shapely.distance(ga, gb)
+    rho = np.maximum(rho_a, rho_b)
+    eps = dp * 1.5 * rho**2 / (6.0 * _R_ERR**2) + 2.0 * rho * DENSIFY_STEP_M**2 / (4.0 * _R_ERR**2) + 1e-3
+    gp = dp - ra[rest] - rb[rest]
+    lim = minimum[rest]
+    touching = gp <= 0.0
+    clear_no = ~touching & (gp - eps > lim)
+    clear_yes = (touching & (eps < 0.1)) | (gp + eps < lim)
+    gap[rest] = np.maximum(gp, 0.0)
+    breach[rest] = clear_yes
+    undecided = ~clear_no & ~clear_yes
+    imprecise = clear_yes & ~touching & (eps > _REPORT_TOLERANCE_M)
+    for k in np.nonzero(undecided | imprecise)[0]:
+        d = core_distance(a, int(pa[k]), b, int(pb[k]))
+        g = max(0.0, d - float(ra[rest[k]]) - float(rb[rest[k]]))
+        gap[rest[k]] = g
+        breach[rest[k]] = (g < lim[k]) or g <= 0.0
+    return breach, gap
