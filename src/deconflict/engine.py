@@ -1,9 +1,9 @@
 """The conflict engine: an index of volumes, the online check and the batch join.
 
 Pure: no database, no clock, no web framework.  Volumes are held column-wise in numpy
-arrays (about 0.2 KiB a volume plus its vertices) and indexed in a 4-D R-tree
-(libspatialindex through ``rtree``) whose first three axes bound the footprint's cap on
-the unit sphere of ellipsoid normals and whose fourth is time.  Working on unit normals
+arrays (about 0.1 KiB a volume plus its vertices) and indexed in a 4-D grid
+(:mod:`deconflict.grid`) whose first three axes bound the footprint's cap on the unit
+sphere of ellipsoid normals and whose fourth is time.  Working on unit normals
 rather than longitude/latitude makes the antimeridian and the poles ordinary places:
 a geodesic of length s turns the normal by at most ``s / R_LOW_M`` radians, so a box of
 half-side ``ρ / R_LOW_M`` about a footprint's centre normal holds every point of it.
@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
-from rtree import index as rtree_index
 
 from .errors import IndexStateError, ValidationError
 from .geo import R_LOW_M, FootprintTable, Limits, prepare, ranges, unit_normals
+from .grid import GridIndex
 from .lateral import lateral_gaps
 from .model import (
     Activity,
@@ -85,8 +85,10 @@ class _Volumes:
     t0: F64
     t1: F64
     party: list[str]
+    party_code: npt.NDArray[np.int32]
     kind: npt.NDArray[np.int16]
     owner: list[str]
+    item_no: I64  # which item a volume belongs to: equal numbers, same item
     index: npt.NDArray[np.int32]
 
     def __len__(self) -> int:
@@ -97,17 +99,23 @@ def _epoch(dt: datetime) -> float:
     return dt.timestamp()
 
 
-def _prepare_items(items: Sequence[Item], limits: Limits, prefix: str = "items") -> _Volumes:
+#: Party names interned to small integers, process-wide (like ``sys.intern``), so party
+#: comparisons over millions of candidate pairs are one numpy operation.
+_PARTY_CODES: dict[str, int] = {}
+
+
+def _prepare_items(items: Sequence[Item], limits: Limits, first_item_no: int = 0, prefix: str = "items") -> _Volumes:
     """Validate and prepare every volume of ``items``; raise naming the first bad field."""
     footprints = []
     fields = []
-    lower, upper, t0, t1, kind, index = [], [], [], [], [], []
+    lower, upper, t0, t1, kind, index, item_no, party_code = [], [], [], [], [], [], [], []
     party: list[str] = []
     owner: list[str] = []
     for n, item in enumerate(items):
         if not isinstance(item, (Activity, Zone)):
             raise ValidationError(f"{prefix}[{n}]", "must be an Activity or a Zone")
         code = _KIND_CODE[item.kind.value]
+        pcode = _PARTY_CODES.setdefault(item.party, len(_PARTY_CODES))
         for v, vol in enumerate(item.volumes):
             footprints.append(vol.footprint)
             fields.append(f"{prefix}[{n}].volumes[{v}].footprint")
@@ -117,6 +125,8 @@ def _prepare_items(items: Sequence[Item], limits: Limits, prefix: str = "items")
             t1.append(_epoch(vol.window.end))
             kind.append(code)
             index.append(v)
+            item_no.append(first_item_no + n)
+            party_code.append(pcode)
             party.append(item.party)
             owner.append(item.id)
     foot = prepare(footprints, limits, fields)
@@ -127,8 +137,10 @@ def _prepare_items(items: Sequence[Item], limits: Limits, prefix: str = "items")
         np.array(t0, dtype=np.float64),
         np.array(t1, dtype=np.float64),
         party,
+        np.array(party_code, dtype=np.int32),
         np.array(kind, dtype=np.int16),
         owner,
+        np.array(item_no, dtype=np.int64),
         np.array(index, dtype=np.int32),
     )
 
@@ -142,8 +154,8 @@ def _conflicts(
     include_same_party: bool,
 ) -> list[Conflict]:
     """Evaluate candidate pairs, cheapest test first; return the conflicts."""
-    if not include_same_party and len(ia):
-        keep = np.fromiter((a.party[i] != b.party[j] for i, j in zip(ia.tolist(), ib.tolist())), bool, len(ia))
+    if not include_same_party:
+        keep = a.party_code[ia] != b.party_code[ib]
         ia, ib = ia[keep], ib[keep]
     ka, kb = a.kind[ia], b.kind[ib]
     t_min, v_min, l_min = minima.time[ka, kb], minima.vertical[ka, kb], minima.lateral[ka, kb]
@@ -189,9 +201,17 @@ def _conflicts(
     return out
 
 
-def _boxes(v: _Volumes, widen_m: float, widen_s: float) -> tuple[F64, F64]:
-    """4-D boxes (normal xyz, time) holding each volume widened by the given margins."""
+def _boxes(v: _Volumes, widen_m: float, widen_s: float, frame: F64 | None = None) -> tuple[F64, F64]:
+    """4-D boxes (normal xyz, time) holding each volume widened by the given margins.
+
+    ``frame`` (3×3, orthonormal rows) rotates the normals first: any rotation keeps the
+    boxes conservative, and one whose third axis is the data's mean normal makes a
+    theatre-sized cloud of normals nearly flat along that axis, which the grid join
+    exploits.
+    """
     normals = unit_normals(v.foot.clon, v.foot.clat)
+    if frame is not None:
+        normals = normals @ frame.T
     half = ((v.foot.rho + widen_m) / R_LOW_M + 1e-9)[:, None]
     lo = np.column_stack([normals - half, v.t0 - widen_s])
     hi = np.column_stack([normals + half, v.t1 + widen_s])
@@ -225,16 +245,12 @@ class Engine:
         self.minima = _Minima.of(minima if minima is not None else MinimaTable())
         self.limits = limits if limits is not None else Limits()
         self.include_same_party = include_same_party
-        prop = rtree_index.Property()
-        prop.dimension = 4
-        self._prop = prop
-        self._tree = rtree_index.Index(properties=prop)
+        self._grid = GridIndex()
         self._parts: list[tuple[_Volumes, F64, F64]] = []  # (volumes, box lo, box hi)
-        self._base: list[int] = []  # first global row of each part
         self._rows: dict[str, list[int]] = {}
         self._alive = np.zeros(0, dtype=bool)
         self._size = 0
-        self._merged: _Volumes | None = None
+        self._items = 0
 
     # --- index maintenance ----------------------------------------------------------
 
@@ -260,25 +276,14 @@ class Engine:
                 seen.add(item_id)
         if not items:
             return
-        vols = _prepare_items(items, self.limits)
+        vols = _prepare_items(items, self.limits, self._items)
+        self._items += len(items)
         lo, hi = _boxes(vols, 0.0, 0.0)
         base = self._size
-        count = len(vols)
-        ids = np.arange(base, base + count, dtype=np.int64)
-        if self._size == 0 and count > 1:
-            boxes = np.hstack([lo, hi])
-            self._tree = rtree_index.Index(
-                ((int(i), tuple(box), None) for i, box in zip(ids.tolist(), boxes.tolist())),
-                properties=self._prop,
-            )
-        else:
-            for i, box in zip(ids.tolist(), np.hstack([lo, hi]).tolist()):
-                self._tree.insert(i, box)
+        self._grid.insert(np.arange(base, base + len(vols), dtype=np.int64), lo, hi)
         self._parts.append((vols, lo, hi))
-        self._base.append(base)
-        self._alive = np.concatenate([self._alive, np.ones(count, dtype=bool)])
-        self._size += count
-        self._merged = None
+        self._alive = np.concatenate([self._alive, np.ones(len(vols), dtype=bool)])
+        self._size += len(vols)
         for r, owner in enumerate(vols.owner):
             self._rows.setdefault(owner, []).append(base + r)
 
@@ -287,57 +292,53 @@ class Engine:
         rows = self._rows.pop(item_id, None)
         if rows is None:
             raise IndexStateError("id", f"{item_id!r} is not indexed")
-        for row in rows:
-            part = int(np.searchsorted(self._base, row, side="right")) - 1
-            _, lo, hi = self._parts[part]
-            local = row - self._base[part]
-            self._tree.delete(row, tuple(lo[local]) + tuple(hi[local]))
-            self._alive[row] = False
+        _, lo, hi = self._merged()
+        drop = np.array(rows, dtype=np.int64)
+        self._grid.remove(drop, lo[drop], hi[drop])
+        self._alive[drop] = False
         if len(self._alive) > 1024 and self._alive.sum() * 2 < len(self._alive):
             self._compact()
 
     def _compact(self) -> None:
-        """Rebuild without the removed volumes (their arrays would otherwise stay)."""
-        store = self._store()
+        """Rebuild without the removed volumes (their rows would otherwise stay)."""
+        vols, lo, hi = self._merged()
         keep = np.nonzero(self._alive)[0]
-        vols = _take(store, keep)
-        lo, hi = _boxes(vols, 0.0, 0.0)
-        self._tree = rtree_index.Index(
-            ((i, tuple(box), None) for i, box in enumerate(np.hstack([lo, hi]).tolist())),
-            properties=self._prop,
-        )
+        vols, lo, hi = _take(vols, keep), lo[keep], hi[keep]
+        self._grid.clear()
+        self._grid.insert(np.arange(len(keep), dtype=np.int64), lo, hi)
         self._parts = [(vols, lo, hi)]
-        self._base = [0]
         self._alive = np.ones(len(keep), dtype=bool)
         self._size = len(keep)
-        self._merged = vols
         self._rows = {}
         for r, owner in enumerate(vols.owner):
             self._rows.setdefault(owner, []).append(r)
 
-    def _store(self) -> _Volumes:
-        if self._merged is None:
-            self._merged = _concat([p[0] for p in self._parts])
-            self._parts = [(self._merged, np.vstack([p[1] for p in self._parts]), np.vstack([p[2] for p in self._parts]))]
-            self._base = [0]
-        return self._merged
+    def _merged(self) -> tuple[_Volumes, F64, F64]:
+        """All parts as one: merged lazily, so a run of inserts costs one concatenation."""
+        if len(self._parts) != 1:
+            merged = (
+                _concat([p[0] for p in self._parts]),
+                np.vstack([p[1] for p in self._parts]),
+                np.vstack([p[2] for p in self._parts]),
+            )
+            self._parts = [merged]
+        return self._parts[0]
 
     # --- queries --------------------------------------------------------------------
 
     def query(self, item: Item, *, widen_m: float = 0.0, widen_s: float = 0.0) -> list[VolumeRef]:
-        """Indexed volumes whose bounding boxes meet ``item``'s, widened by the margins.
+        """Indexed volumes that may come within ``widen_m`` / ``widen_s`` of ``item``.
 
         A coarse, conservative candidate list (a superset of the conflicts).
         """
         cand = _prepare_items([item], self.limits)
-        store = self._store() if self._size else None
+        if not self._size:
+            return []
+        store = self._merged()[0]
         lo, hi = _boxes(cand, widen_m, widen_s)
-        refs: set[VolumeRef] = set()
-        for box in np.hstack([lo, hi]).tolist():
-            for row in self._tree.intersection(box):
-                if store is not None and self._alive[row]:
-                    refs.add(VolumeRef(store.owner[row], int(store.index[row])))
-        return sorted(refs)
+        rows = self._grid.query(lo, hi)
+        rows = rows[self._alive[rows]]
+        return sorted({VolumeRef(store.owner[r], int(store.index[r])) for r in rows.tolist()})
 
     def check(self, item: Item, *, include_same_party: bool | None = None) -> list[Conflict]:
         """Every conflict between ``item``'s volumes and the indexed ones.
@@ -348,19 +349,18 @@ class Engine:
         cand = _prepare_items([item], self.limits)
         if not self._size:
             return []
-        store = self._store()
+        store = self._merged()[0]
         widest = self.minima.widest
         lo, hi = _boxes(cand, widest.lateral_m, widest.time_s)
-        ia: list[int] = []
-        ib: list[int] = []
-        for k, box in enumerate(np.hstack([lo, hi]).tolist()):
-            rows = [r for r in self._tree.intersection(box) if store.owner[r] != item.id]
-            ia.extend([k] * len(rows))
-            ib.extend(rows)
-        a_rows = np.array(ia, dtype=np.int64)
-        b_rows = np.array(ib, dtype=np.int64)
-        alive = self._alive[b_rows]
-        return _conflicts(cand, a_rows[alive], store, b_rows[alive], self.minima, same)
+        rows = self._grid.query(lo, hi)
+        rows = rows[self._alive[rows]]
+        own = self._rows.get(item.id)
+        if own:
+            rows = rows[~np.isin(rows, own)]
+        # every candidate volume against every row found: the filters are vectorised
+        a_rows = np.repeat(np.arange(len(cand), dtype=np.int64), len(rows))
+        b_rows = np.tile(rows, len(cand))
+        return _conflicts(cand, a_rows, store, b_rows, self.minima, same)
 
 
 def _concat(parts: list[_Volumes]) -> _Volumes:
@@ -374,7 +374,7 @@ def _concat(parts: list[_Volumes]) -> _Volumes:
         np.concatenate([f.clon for f in feet]),
         np.concatenate([f.clat for f in feet]),
         np.concatenate([f.rho for f in feet]),
-        np.concatenate([f.off + s for f, s in zip(feet, shift)]),
+        np.concatenate([f.off + s for f, s in zip(feet, shift, strict=True)]),
         np.concatenate([f.n for f in feet]),
         np.concatenate([f.lon for f in feet]),
         np.concatenate([f.lat for f in feet]),
@@ -386,8 +386,10 @@ def _concat(parts: list[_Volumes]) -> _Volumes:
         np.concatenate([p.t0 for p in parts]),
         np.concatenate([p.t1 for p in parts]),
         [x for p in parts for x in p.party],
+        np.concatenate([p.party_code for p in parts]),
         np.concatenate([p.kind for p in parts]),
         [x for p in parts for x in p.owner],
+        np.concatenate([p.item_no for p in parts]),
         np.concatenate([p.index for p in parts]),
     )
 
@@ -397,13 +399,29 @@ def _take(v: _Volumes, rows: I64) -> _Volumes:
     n = f.n[rows]
     idx = ranges(f.off[rows], n)
     foot = FootprintTable(
-        f.kind[rows], f.radius[rows], f.clon[rows], f.clat[rows], f.rho[rows],
-        np.cumsum(n) - n, n, f.lon[idx], f.lat[idx],
+        f.kind[rows],
+        f.radius[rows],
+        f.clon[rows],
+        f.clat[rows],
+        f.rho[rows],
+        np.cumsum(n) - n,
+        n,
+        f.lon[idx],
+        f.lat[idx],
     )
     rl = rows.tolist()
     return _Volumes(
-        foot, v.lower[rows], v.upper[rows], v.t0[rows], v.t1[rows],
-        [v.party[i] for i in rl], v.kind[rows], [v.owner[i] for i in rl], v.index[rows],
+        foot,
+        v.lower[rows],
+        v.upper[rows],
+        v.t0[rows],
+        v.t1[rows],
+        [v.party[i] for i in rl],
+        v.party_code[rows],
+        v.kind[rows],
+        [v.owner[i] for i in rl],
+        v.item_no[rows],
+        v.index[rows],
     )
 
 
@@ -413,53 +431,75 @@ _MAX_GRID_ENTRIES = 30_000_000
 
 
 def candidate_pairs(lo: F64, hi: F64) -> tuple[I64, I64]:
-    """All pairs ``i < j`` whose closed 4-D boxes intersect, by a uniform-grid join.
+    """All pairs ``i < j`` whose closed 4-D boxes (3 space axes, then time) intersect.
 
-    Each box is registered in every grid cell it covers; pairs are formed inside a cell
-    and kept only in the cell holding the low corner of the two boxes' intersection, so
-    each pair appears once.
+    A uniform grid over the three space axes, swept in time inside each cell: every box
+    is registered in each space cell it covers, entries are sorted by (cell, start time),
+    and an entry pairs with the following entries of its cell that start before it ends
+    (found with one ``searchsorted``).  A pair is kept only in the cell holding the low
+    corner of the two boxes' intersection, so each appears once.  No time cells: a zone
+    valid for months is one entry per space cell, not one per hour.
     """
     count = len(lo)
     if count < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    extent = hi - lo
-    cell = np.maximum(np.median(extent, axis=0) * 2.0, 1e-6)
+    s_lo, s_hi = lo[:, :3], hi[:, :3]
+    cell = np.maximum(np.median(s_hi - s_lo, axis=0) * 1.5, 1e-7)
+    # The third axis is the mean normal (see _frame): a theatre is nearly flat along it.
+    cell[2] = max(cell[2], float(s_hi[:, 2].max() - s_lo[:, 2].min()))
     while True:
-        ilo = np.floor(lo / cell).astype(np.int64)
-        ihi = np.floor(hi / cell).astype(np.int64)
-        span = ihi - ilo + 1
+        ilo = np.floor(s_lo / cell).astype(np.int64)
+        span = np.floor(s_hi / cell).astype(np.int64) - ilo + 1
         per_box = np.prod(span, axis=1)
         total = int(per_box.sum())
         if total <= _MAX_GRID_ENTRIES:
             break
-        cell = cell * np.where(np.max(span, axis=0) == np.max(span), 2.0, 1.0)
+        cell = cell * 2.0
     owner = np.repeat(np.arange(count, dtype=np.int64), per_box)
     rank = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(per_box) - per_box, per_box)
-    cells = np.empty((total, 4), dtype=np.int64)
-    for d in range(4):
+    cells = np.empty((total, 3), dtype=np.int64)
+    for d in range(3):
         s = span[owner, d]
         cells[:, d] = ilo[owner, d] + rank % s
         rank //= s
     base = cells.min(axis=0)
     width = cells.max(axis=0) - base + 1
-    key = np.zeros(total, dtype=np.int64)
-    for d in range(4):
-        key = key * width[d] + (cells[:, d] - base[d])
-    order = np.argsort(key, kind="stable")
+    key = (cells[:, 0] - base[0]) * width[1] * width[2] + (cells[:, 1] - base[1]) * width[2] + (cells[:, 2] - base[2])
+    t_lo, t_hi = lo[:, 3], hi[:, 3]
+    order = np.lexsort((t_lo[owner], key))
     key, owner, cells = key[order], owner[order], cells[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    sizes = np.diff(np.r_[starts, total])
-    group_end = np.repeat(starts + sizes, sizes)
-    partners = group_end - np.arange(total) - 1
+    group = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1
+    t_min = float(t_lo.min())
+    stride = float(t_hi.max()) - t_min + 1.0
+    start_key = group * stride + (t_lo[owner] - t_min)
+    end_key = group * stride + (t_hi[owner] - t_min)
+    last = np.searchsorted(start_key, end_key, side="right")
+    partners = last - np.arange(total) - 1
     left = np.repeat(np.arange(total, dtype=np.int64), partners)
     right = left + 1 + (np.arange(len(left)) - np.repeat(np.cumsum(partners) - partners, partners))
     i, j = owner[left], owner[right]
-    low = np.maximum(lo[i], lo[j])
-    meets = np.all(low <= np.minimum(hi[i], hi[j]), axis=1)
-    home = np.all(np.floor(low / cell).astype(np.int64) == cells[left], axis=1)
-    keep = meets & home & (i != j)
+    keep = i != j
+    low = np.empty((len(i), 3))
+    for d in range(3):
+        low[:, d] = np.maximum(s_lo[i, d], s_lo[j, d])
+        keep &= low[:, d] <= np.minimum(s_hi[i, d], s_hi[j, d])
+        keep &= np.floor(low[:, d] / cell[d]).astype(np.int64) == cells[left, d]
+    keep &= np.maximum(t_lo[i], t_lo[j]) <= np.minimum(t_hi[i], t_hi[j])
     i, j = i[keep], j[keep]
     return np.minimum(i, j), np.maximum(i, j)
+
+
+def _frame(v: _Volumes) -> F64:
+    """An orthonormal frame whose third axis is the mean normal of the volumes' centres."""
+    mean = unit_normals(v.foot.clon, v.foot.clat).mean(axis=0) if len(v) else np.zeros(3)
+    norm = float(np.linalg.norm(mean))
+    if norm < 1e-6:
+        return np.eye(3)
+    w = mean / norm
+    helper = np.array([1.0, 0.0, 0.0]) if abs(w[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    u = np.cross(w, helper)
+    u /= np.linalg.norm(u)
+    return np.vstack([u, np.cross(w, u), w])
 
 
 def all_conflicts(
@@ -478,9 +518,8 @@ def all_conflicts(
         raise IndexStateError("items.id", f"{dup!r} appears more than once")
     vols = _prepare_items(items, limits if limits is not None else Limits())
     widest = table.widest
-    lo, hi = _boxes(vols, widest.lateral_m / 2.0, widest.time_s / 2.0)
+    lo, hi = _boxes(vols, widest.lateral_m / 2.0, widest.time_s / 2.0, _frame(vols))
     i, j = candidate_pairs(lo, hi)
-    same_owner = np.fromiter((vols.owner[a] == vols.owner[b] for a, b in zip(i.tolist(), j.tolist())), bool, len(i))
-    i, j = i[~same_owner], j[~same_owner]
+    other = vols.item_no[i] != vols.item_no[j]
+    i, j = i[other], j[other]
     return _conflicts(vols, i, vols, j, table, include_same_party)
-

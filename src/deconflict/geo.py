@@ -264,7 +264,11 @@ def _check_polygons(kind: npt.NDArray[np.int8], off: I64, n: I64, x: F64, y: F64
     for j in np.nonzero(~valid)[0]:
         reason = shapely.is_valid_reason(polys[j])
         if "Self-intersection" in reason or "Ring Self-intersection" in reason:
-            raise InvalidFootprintError(f"{name(int(rows[j]))}.vertices", "polygon edges cross each other (self-intersection)")
+            raise InvalidFootprintError(
+                f"{name(int(rows[j]))}.vertices", "polygon edges cross each other (self-intersection)"
+            )
         raise InvalidFootprintError(f"{name(int(rows[j]))}.vertices", f"invalid polygon: {reason}")
     for j in np.nonzero(area < 1.0)[0]:
-        raise InvalidFootprintError(f"{name(int(rows[j]))}.vertices", f"degenerate polygon: area {area[j]:.3g} m² (collinear vertices?)")
+        raise InvalidFootprintError(
+            f"{name(int(rows[j]))}.vertices", f"degenerate polygon: area {area[j]:.3g} m² (collinear vertices?)"
+        )

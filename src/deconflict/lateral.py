@@ -4,9 +4,9 @@ The gap between footprints A and B is ``max(0, D - r_a - r_b)`` where D is the g
 distance between their cores (see :mod:`deconflict.geo`).  It is computed in two stages.
 
 **Fast stage (vectorised over all pairs).**  Each pair is projected with an azimuthal
-equidistant (AEQD) projection about the geodesic midpoint of the two footprints'
-centres, built from GeographicLib inverse solutions (azimuth, distance).  In an AEQD
-projection the radial scale is 1 and the transverse scale ``s/m12`` is ≥ 1, so every
+equidistant (AEQD) projection about a point between the two footprints' centres (the
+normalised mean of their normals), built from GeographicLib inverse solutions (azimuth,
+distance).  In an AEQD projection the radial scale is 1 and the transverse scale ``s/m12`` is ≥ 1, so every
 projected distance is ≥ the true geodesic distance and ≤ it times
 ``k = 1 + ρ²/(6R²)`` (ρ the farthest vertex from the centre).  Edges are stored split
 into ≤ 5 km geodesic pieces, so the straight chords shapely measures differ from the
@@ -32,7 +32,20 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from .geo import GEOD, LINE, POINT, POLYGON, DENSIFY_STEP_M, FootprintTable, densify, midpoint, project, ranges, unproject
+from .geo import (
+    DENSIFY_STEP_M,
+    GEOD,
+    LINE,
+    POINT,
+    POLYGON,
+    FootprintTable,
+    densify,
+    midpoint,
+    project,
+    ranges,
+    unit_normals,
+    unproject,
+)
 
 __all__ = ["REFINE_STEP_M", "lateral_gaps"]
 
@@ -65,14 +78,41 @@ def _geometries(kind: npt.NDArray[np.int8], pair_of_vertex: I64, x: F64, y: F64,
     return out
 
 
-def _side(t: FootprintTable, rows: I64, clon: F64, clat: F64) -> tuple[npt.NDArray[np.object_], F64]:
-    """Project the cores of ``t[rows]`` about per-pair centres; return geometries and ρ."""
-    idx = ranges(t.off[rows], t.n[rows])
-    pair = np.repeat(np.arange(len(rows)), t.n[rows])
-    x, y, s = project(clon[pair], clat[pair], t.lon[idx], t.lat[idx])
-    rho = np.zeros(len(rows))
+def _sides(
+    a: FootprintTable, pa: I64, b: FootprintTable, pb: I64, clon: F64, clat: F64
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_], F64]:
+    """Project the cores of ``a[pa]`` and ``b[pb]`` about per-pair centres (one
+    GeographicLib call for both sides); return both geometries and each pair's ρ."""
+    count = len(pa)
+    idx_a, idx_b = ranges(a.off[pa], a.n[pa]), ranges(b.off[pb], b.n[pb])
+    pair_a = np.repeat(np.arange(count), a.n[pa])
+    pair_b = np.repeat(np.arange(count), b.n[pb])
+    pair = np.concatenate([pair_a, pair_b])
+    x, y, s = project(
+        clon[pair],
+        clat[pair],
+        np.concatenate([a.lon[idx_a], b.lon[idx_b]]),
+        np.concatenate([a.lat[idx_a], b.lat[idx_b]]),
+    )
+    rho = np.zeros(count)
     np.maximum.at(rho, pair, s)
-    return _geometries(t.kind[rows], pair, x, y, len(rows)), rho
+    cut = len(pair_a)
+    ga = _geometries(a.kind[pa], pair_a, x[:cut], y[:cut], count)
+    gb = _geometries(b.kind[pb], pair_b, x[cut:], y[cut:], count)
+    return ga, gb, rho
+
+
+def _between(a: FootprintTable, pa: I64, b: FootprintTable, pb: I64) -> tuple[F64, F64]:
+    """A point between two footprints' centres (normalised mean of their normals).
+
+    Any centre is correct — the error bounds use the actual distances from it — and this
+    one costs no geodesic computation.
+    """
+    n = unit_normals(a.clon[pa], a.clat[pa]) + unit_normals(b.clon[pb], b.clat[pb])
+    n /= np.maximum(np.linalg.norm(n, axis=1), 1e-12)[:, None]
+    lat = np.degrees(np.arcsin(np.clip(n[:, 2], -1.0, 1.0)))
+    lon = np.degrees(np.arctan2(n[:, 1], n[:, 0]))
+    return lon, lat
 
 
 def _one_core(t: FootprintTable, i: int) -> tuple[int, F64, F64]:
@@ -136,11 +176,9 @@ def lateral_gaps(a: FootprintTable, ia: I64, b: FootprintTable, ib: I64, minimum
     if not len(rest):
         return breach, gap
     pa, pb = ia[rest], ib[rest]
-    clon, clat = midpoint(a.clon[pa], a.clat[pa], b.clon[pb], b.clat[pb])
-    ga, rho_a = _side(a, pa, clon, clat)
-    gb, rho_b = _side(b, pb, clon, clat)
+    clon, clat = _between(a, pa, b, pb)
+    ga, gb, rho = _sides(a, pa, b, pb, clon, clat)
     dp = shapely.distance(ga, gb)
-    rho = np.maximum(rho_a, rho_b)
     eps = dp * 1.5 * rho**2 / (6.0 * _R_ERR**2) + 2.0 * rho * DENSIFY_STEP_M**2 / (4.0 * _R_ERR**2) + 1e-3
     gp = dp - ra[rest] - rb[rest]
     lim = minimum[rest]

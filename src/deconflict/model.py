@@ -35,8 +35,8 @@ from .errors import (
 )
 
 __all__ = [
-    "ActivityKind",
     "Activity",
+    "ActivityKind",
     "AltitudeBand",
     "Circle",
     "Conflict",
@@ -60,7 +60,10 @@ def finite(value: object, field_name: str) -> float:
     """Return ``value`` as a float, or raise naming ``field_name`` if it is not a finite number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidNumberError(field_name, f"must be a number, got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidNumberError(field_name, "must be finite, got an integer too large for a float") from None
     if not math.isfinite(number):
         raise InvalidNumberError(field_name, f"must be finite, got {number!r}")
     return number
@@ -190,7 +193,10 @@ def as_utc(value: object, field_name: str) -> datetime:
         raise InvalidTimeWindowError(field_name, f"must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise InvalidTimeWindowError(field_name, "must carry a time zone (naive datetimes are ambiguous)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidTimeWindowError(field_name, f"{value.isoformat()} is outside the range of UTC datetimes") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +318,8 @@ class Zone:
 
 # --- separation -------------------------------------------------------------------------
 
+_KIND_VALUES = frozenset(k.value for k in (*ActivityKind, *ZoneKind))
+
 
 @dataclass(frozen=True, slots=True)
 class SeparationMinima:
@@ -348,7 +356,14 @@ class MinimaTable:
         if not isinstance(self.default, SeparationMinima):
             raise ValidationError("default", "must be SeparationMinima")
         normal: dict[frozenset[str], SeparationMinima] = {}
+        if not isinstance(self.pairs, Mapping):
+            raise ValidationError("pairs", "must be a mapping of (kind, kind) pairs to SeparationMinima")
         for key, value in dict(self.pairs).items():
+            if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, str) for k in key)):
+                raise ValidationError(f"pairs[{key!r}]", "must be a pair of kinds (kind, kind)")
+            for k in key:
+                if str(k) not in _KIND_VALUES:
+                    raise ValidationError(f"pairs[{key!r}]", f"unknown kind {str(k)!r}")
             if not isinstance(value, SeparationMinima):
                 raise ValidationError(f"pairs[{key!r}]", "must be SeparationMinima")
             normal[frozenset(str(k) for k in key)] = value
@@ -392,8 +407,9 @@ class Conflict:
 
     ``window_start``/``window_end`` is the time the two share: their overlap, or — when
     they do not overlap but are closer in time than the time minimum — the interval
-    between them (``time_gap_s`` >= 0; empty when one ends as the other starts).  ``lateral_gap_m`` is the smallest geodesic distance between
-    the footprints (0 when they intersect); ``vertical_gap_m`` the distance between the
+    between them (``time_gap_s`` >= 0; empty when one ends as the other starts).
+    ``lateral_gap_m`` is the smallest geodesic distance between the footprints (0 when
+    they intersect); ``vertical_gap_m`` the distance between the
     bands (0 when they overlap or touch) and ``vertical_overlap_m`` their common height.
     ``breached`` names the dimensions where the volumes do not touch but are closer than
     the minimum; it is empty when the two volumes physically overlap in all four

@@ -27,12 +27,14 @@ levels by that much on each side (default 0: the agreement decides).
 
 from __future__ import annotations
 
-from .errors import InvalidAltitudeError
+from .errors import InvalidAltitudeError, ValidationError
 from .model import AltitudeBand, finite
 
-__all__ = ["FOOT_M", "altitude_band", "altitude_m"]
+__all__ = ["FOOT_M", "NAUTICAL_MILE_M", "altitude_band", "altitude_m", "length_m"]
 
 FOOT_M = 0.3048
+NAUTICAL_MILE_M = 1852.0
+_LENGTHS = {"m": 1.0, "km": 1000.0, "NM": NAUTICAL_MILE_M, "ft": FOOT_M}
 _UNITS = {"m": 1.0, "ft": FOOT_M}
 _REFERENCES = ("W84", "AMSL", "FL")
 
@@ -50,7 +52,9 @@ def altitude_m(
     if units not in _UNITS:
         raise InvalidAltitudeError(f"{field}.units", f"unknown unit {units!r}; use one of {sorted(_UNITS)}")
     if reference not in _REFERENCES:
-        raise InvalidAltitudeError(f"{field}.reference", f"unknown reference {reference!r}; use one of {list(_REFERENCES)}")
+        raise InvalidAltitudeError(
+            f"{field}.reference", f"unknown reference {reference!r}; use one of {list(_REFERENCES)}"
+        )
     if reference == "FL":
         if units != "ft":
             raise InvalidAltitudeError(f"{field}.units", "a flight level is in hundreds of feet: use units='ft'")
@@ -65,7 +69,9 @@ def altitude_m(
         )
     undulation = finite(geoid_undulation_m, f"{field}.geoid_undulation_m")
     if not -120.0 <= undulation <= 100.0:
-        raise InvalidAltitudeError(f"{field}.geoid_undulation_m", f"{undulation} m is outside the Earth's range [-120, 100]")
+        raise InvalidAltitudeError(
+            f"{field}.geoid_undulation_m", f"{undulation} m is outside the Earth's range [-120, 100]"
+        )
     return metres + undulation
 
 
@@ -87,3 +93,15 @@ def altitude_band(
             raise InvalidAltitudeError("fl_uncertainty_m", f"must be >= 0, got {margin}")
         lo, hi = lo - margin, hi + margin
     return AltitudeBand(lo, hi)
+
+
+def length_m(value: float, units: str = "m", *, field: str = "value") -> float:
+    """Convert a horizontal length (radius, half-width, separation) to metres.
+
+    >>> length_m(5, "NM")
+    9260.0
+    """
+    number = finite(value, field)
+    if units not in _LENGTHS:
+        raise ValidationError(f"{field}.units", f"unknown length unit {units!r}; use one of {sorted(_LENGTHS)}")
+    return number * _LENGTHS[units]

@@ -1,0 +1,42 @@
+# Every target installs what it needs itself: a local virtual environment (.venv) and,
+# for the tests and the benchmark, Debian's PostgreSQL 15 + PostGIS 3 (as root, via apt).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test check lint typecheck bench system-deps clean
+
+$(STAMP): pyproject.toml
+	rm -f $(VENV)/.installed-*
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+system-deps:
+	scripts/install-system-deps
+
+## The main job: run the engine on a generated scenario and print the conflicts.
+demo: $(STAMP)
+	$(BIN)/deconflict demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## Every check and every test (what CI runs).
+test: $(STAMP) system-deps lint typecheck
+	$(BIN)/python -m pytest
+
+## The benchmark: writes docs/benchmarks.md (long: tens of minutes).
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/run.py --sizes 100000,1000000 --out docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
