@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from deconflict.geo import prepare
 from deconflict.lateral import core_distance
 from deconflict.model import Circle, Corridor, MinimaTable, Volume4D
@@ -83,6 +85,21 @@ def _radius(v: Volume4D) -> float:
     return 0.0
 
 
+def engine_core_distance(va: Volume4D, vb: Volume4D) -> float:
+    """The engine's geodesic distance between two footprints' cores.
+
+    :func:`deconflict.geo.prepare` may store a footprint as several rows (a long route in
+    pieces, mapped back by ``source``): the distance is the least over the pairs of rows.
+    """
+    table = prepare([va.footprint, vb.footprint])
+    source = getattr(table, "source", None)
+    if source is None:
+        return core_distance(table, 0, table, 1)
+    rows_a = np.nonzero(np.asarray(source) == 0)[0].tolist()
+    rows_b = np.nonzero(np.asarray(source) == 1)[0].tolist()
+    return min(core_distance(table, i, table, j) for i in rows_a for j in rows_b)
+
+
 class Explainer:
     """Recomputes, for one pair of volumes, what the engine's rule says and why."""
 
@@ -97,8 +114,7 @@ class Explainer:
     def explain(self, pair: Key, side: str) -> Disagreement:
         (va, ka), (vb, kb) = self.volume(pair[0]), self.volume(pair[1])
         m = self.minima.between(ka, kb)
-        table = prepare([va.footprint, vb.footprint])
-        d_core = core_distance(table, 0, table, 1)
+        d_core = engine_core_distance(va, vb)
         ra, rb = _radius(va), _radius(vb)
         gap = max(0.0, d_core - ra - rb)
         start = max(va.window.start, vb.window.start)

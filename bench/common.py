@@ -83,6 +83,7 @@ class Flat:
     """Volumes as parallel arrays, straight from the model (raw vertices, no densifying)."""
 
     owner: list[str]
+    owner_code: I64  # a code per owner id, within this Flat
     index: I64
     party: I64  # a code per party name (see ``parties``)
     kind: npt.NDArray[np.int16]
@@ -108,6 +109,7 @@ class Flat:
 def flatten(items: Sequence[Item], parties: Sequence[str]) -> Flat:
     party_code = {p: i for i, p in enumerate(parties)}
     owner: list[str] = []
+    owner_code: list[int] = []
     index: list[int] = []
     party: list[int] = []
     kind: list[int] = []
@@ -119,11 +121,12 @@ def flatten(items: Sequence[Item], parties: Sequence[str]) -> Flat:
     radius: list[float] = []
     counts: list[int] = []
     coords: list[tuple[float, float]] = []
-    for item in items:
+    for n_item, item in enumerate(items):
         code = KIND_CODE[item.kind.value]
         pc = party_code.setdefault(item.party, len(party_code))
         for v, vol in enumerate(item.volumes):
             owner.append(item.id)
+            owner_code.append(n_item)
             index.append(v)
             party.append(pc)
             kind.append(code)
@@ -152,6 +155,7 @@ def flatten(items: Sequence[Item], parties: Sequence[str]) -> Flat:
     names = tuple(sorted(party_code, key=party_code.__getitem__))
     return Flat(
         owner,
+        np.asarray(owner_code, dtype=np.int64),
         np.asarray(index, dtype=np.int64),
         np.asarray(party, dtype=np.int64),
         np.asarray(kind, dtype=np.int16),

@@ -66,6 +66,7 @@ __all__ = [
     "RefDecision",
     "core_distance",
     "core_of",
+    "distances_to_segment",
     "lateral_gap",
     "point_in_polygon",
     "point_segment_distance",
@@ -179,6 +180,15 @@ def point_segment_distance(plon: F64, plat: F64, seg: _Segments) -> F64:
     return _minimise(f, len(seg))
 
 
+def distances_to_segment(lon: F64, lat: F64, p: tuple[float, float], q: tuple[float, float]) -> F64:
+    """Geodesic distance from each point to the one geodesic segment ``p``–``q``."""
+    lon = np.asarray(lon, dtype=np.float64)
+    seg = _Segments.between(
+        np.full(len(lon), p[0]), np.full(len(lon), p[1]), np.full(len(lon), q[0]), np.full(len(lon), q[1])
+    )
+    return point_segment_distance(lon, np.asarray(lat, dtype=np.float64), seg)
+
+
 def segment_segment_distance(s1: _Segments, s2: _Segments) -> F64:
     """Geodesic distance between segment ``k`` of ``s1`` and segment ``k`` of ``s2``."""
 
@@ -250,15 +260,15 @@ def _min_vertex_distance(a: Core, b: Core) -> float:
     return float(d.min())
 
 
-def _refine_in_rounds(lower: F64, best: float, compute: Callable[[npt.NDArray[np.int64]], F64]) -> float:
+def _refine_in_rounds(lower: F64, best: float, cutoff: float, compute: Callable[[npt.NDArray[np.int64]], F64]) -> float:
     """Branch and bound: compute exact values for the candidates (in order of their lower
-    bound) whose lower bound is below the best value found so far."""
+    bound) whose lower bound is below both the best value found so far and ``cutoff``."""
     order = np.argsort(lower, kind="stable")
     done = 0
     batch = 8
     while done < len(order):
         rows = order[done : done + batch]
-        rows = rows[lower[rows] < best]
+        rows = rows[lower[rows] < min(best, cutoff)]
         if not len(rows):
             break
         best = min(best, float(compute(rows).min()))
@@ -267,7 +277,7 @@ def _refine_in_rounds(lower: F64, best: float, compute: Callable[[npt.NDArray[np
     return best
 
 
-def _vertex_segment(best: float, pts: Core, seg: _Segments | None) -> float:
+def _vertex_segment(best: float, cutoff: float, pts: Core, seg: _Segments | None) -> float:
     if seg is None or not len(seg):
         return best
     mlon, mlat = seg.midpoints()
@@ -279,10 +289,10 @@ def _vertex_segment(best: float, pts: Core, seg: _Segments | None) -> float:
     def compute(rows: npt.NDArray[np.int64]) -> F64:
         return point_segment_distance(pts.lon[pi[rows]], pts.lat[pi[rows]], seg.take(si[rows]))
 
-    return _refine_in_rounds(lower, best, compute)
+    return _refine_in_rounds(lower, best, cutoff, compute)
 
 
-def _segment_segment(best: float, sa: _Segments, sb: _Segments) -> float:
+def _segment_segment(best: float, cutoff: float, sa: _Segments, sb: _Segments) -> float:
     alon, alat = sa.midpoints()
     blon, blat = sb.midpoints()
     ai = np.repeat(np.arange(len(sa)), len(sb))
@@ -293,23 +303,28 @@ def _segment_segment(best: float, sa: _Segments, sb: _Segments) -> float:
     def compute(rows: npt.NDArray[np.int64]) -> F64:
         return segment_segment_distance(sa.take(ai[rows]), sb.take(bi[rows]))
 
-    return _refine_in_rounds(lower, best, compute)
+    return _refine_in_rounds(lower, best, cutoff, compute)
 
 
-def core_distance_of(a: Core, b: Core) -> float:
-    """Geodesic distance between two cores (0 when they intersect)."""
-    if b.kind == "polygon" and any(point_in_polygon(x, y, b) for x, y in zip(a.lon, a.lat)):
+def core_distance_of(a: Core, b: Core, cutoff: float = math.inf) -> float:
+    """Geodesic distance between two cores (0 when they intersect).
+
+    With a finite ``cutoff`` the result is exact when the distance is below the cutoff;
+    otherwise it is only known to be at least the cutoff (pieces that cannot come closer
+    than the cutoff are not searched).
+    """
+    if b.kind == "polygon" and any(point_in_polygon(x, y, b) for x, y in zip(a.lon, a.lat, strict=True)):
         return 0.0
-    if a.kind == "polygon" and any(point_in_polygon(x, y, a) for x, y in zip(b.lon, b.lat)):
+    if a.kind == "polygon" and any(point_in_polygon(x, y, a) for x, y in zip(b.lon, b.lat, strict=True)):
         return 0.0
     best = _min_vertex_distance(a, b)
     if best == 0.0:
         return 0.0
     sa, sb = a.segments(), b.segments()
-    best = _vertex_segment(best, a, sb)
-    best = _vertex_segment(best, b, sa)
+    best = _vertex_segment(best, cutoff, a, sb)
+    best = _vertex_segment(best, cutoff, b, sa)
     if sa is not None and sb is not None:
-        best = _segment_segment(best, sa, sb)
+        best = _segment_segment(best, cutoff, sa, sb)
     return best
 
 
@@ -332,7 +347,9 @@ class RefDecision:
     """The reference's verdict on one pair of volumes.
 
     ``lateral_gap_m`` is ``None`` when the pair is separated in time or altitude and
-    the lateral gap was not needed (unless asked for).
+    the lateral gap was not needed (unless asked for).  It is exact when it is below the
+    lateral minimum + 1 m, or when asked for with ``always_lateral``; otherwise
+    (``lateral_exact`` false) it is only known to be at least the minimum + 1 m.
     """
 
     conflict: bool
@@ -344,6 +361,7 @@ class RefDecision:
     vertical_overlap_m: float
     lateral_gap_m: float | None
     minima: SeparationMinima
+    lateral_exact: bool = True
 
     def borderline(self, tolerance_m: float = 0.5) -> bool:
         """Is the lateral gap within ``tolerance_m`` of the lateral minimum (too close to call)?"""
@@ -382,8 +400,13 @@ def reference_conflict(
 
     gap: float | None = None
     lateral_breach: bool | None = None
+    exact = True
     if always_lateral or (time_breach and vertical_breach):
-        gap = lateral_gap(vol_a.footprint, vol_b.footprint)
+        ca, cb = core_of(vol_a.footprint), core_of(vol_b.footprint)
+        cutoff = math.inf if always_lateral else m.lateral_m + ca.radius + cb.radius + 1.0
+        distance = core_distance_of(ca, cb, cutoff)
+        exact = distance < cutoff
+        gap = max(0.0, distance - ca.radius - cb.radius)
         lateral_breach = gap < m.lateral_m or gap <= TOUCH_M
     return RefDecision(
         conflict=bool(time_breach and vertical_breach and lateral_breach),
@@ -395,6 +418,7 @@ def reference_conflict(
         vertical_overlap_m=float(max(Fraction(0), hi - lo)),
         lateral_gap_m=gap,
         minima=m,
+        lateral_exact=exact,
     )
 
 

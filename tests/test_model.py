@@ -210,7 +210,12 @@ def test_a_band_may_be_a_single_height() -> None:
 
 @pytest.mark.parametrize(
     ("lower", "upper", "field"),
-    [(-8000.5, 0.0, "lower_m"), (0.0, 100_000.1, "upper_m"), (-9000.0, -8500.0, "lower_m"), (200_000.0, 300_000.0, "lower_m")],
+    [
+        (-8000.5, 0.0, "lower_m"),
+        (0.0, 100_000.1, "upper_m"),
+        (-9000.0, -8500.0, "lower_m"),
+        (200_000.0, 300_000.0, "lower_m"),
+    ],
 )
 def test_altitude_outside_the_f3548_range_is_refused(lower: float, upper: float, field: str) -> None:
     with pytest.raises(InvalidAltitudeError) as e:
@@ -474,7 +479,12 @@ _offsets = st.timedeltas(min_value=timedelta(hours=-23, minutes=-59), max_value=
 _datetimes = st.one_of(
     st.datetimes(),
     st.datetimes(timezones=st.builds(timezone, _offsets)),
-    st.sampled_from([datetime.min.replace(tzinfo=timezone(timedelta(hours=3))), datetime.max.replace(tzinfo=timezone(timedelta(hours=-3)))]),
+    st.sampled_from(
+        [
+            datetime.min.replace(tzinfo=timezone(timedelta(hours=3))),
+            datetime.max.replace(tzinfo=timezone(timedelta(hours=-3))),
+        ]
+    ),
 )
 _scalars = st.one_of(
     st.floats(),
@@ -488,7 +498,9 @@ _scalars = st.one_of(
 )
 JUNK = st.recursive(
     _scalars,
-    lambda inner: st.one_of(st.tuples(inner, inner), st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=3), inner, max_size=2)),
+    lambda inner: st.one_of(
+        st.tuples(inner, inner), st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=3), inner, max_size=2)
+    ),
     max_leaves=6,
 )
 _lon = st.one_of(st.floats(-180, 180), JUNK)
@@ -573,7 +585,16 @@ _KINDS = st.sampled_from([k.value for k in (*ActivityKind, *ZoneKind)])
 @given(
     st.one_of(st.just(SeparationMinima()), JUNK),
     st.one_of(
-        st.dictionaries(st.one_of(st.tuples(_KINDS, _KINDS), _scalars, st.tuples(_KINDS, _scalars), st.tuples(_scalars, _scalars, _scalars)), st.one_of(st.just(SeparationMinima(1, 2, 3)), JUNK), max_size=3),
+        st.dictionaries(
+            st.one_of(
+                st.tuples(_KINDS, _KINDS),
+                _scalars,
+                st.tuples(_KINDS, _scalars),
+                st.tuples(_scalars, _scalars, _scalars),
+            ),
+            st.one_of(st.just(SeparationMinima(1, 2, 3)), JUNK),
+            max_size=3,
+        ),
         JUNK,
     ),
 )

@@ -29,6 +29,7 @@ import numpy.typing as npt
 from .errors import IndexStateError, ValidationError
 from .geo import R_LOW_M, FootprintTable, Limits, prepare, ranges, unit_normals
 from .grid import GridIndex
+from .join import candidate_pairs
 from .lateral import lateral_gaps
 from .model import (
     Activity,
@@ -88,7 +89,8 @@ class _Volumes:
     party_code: npt.NDArray[np.int32]
     kind: npt.NDArray[np.int16]
     owner: list[str]
-    item_no: I64  # which item a volume belongs to: equal numbers, same item
+    item_no: I64  # which item a row belongs to: equal numbers, same item
+    vol_no: I64  # which volume a row belongs to (a route is several rows)
     index: npt.NDArray[np.int32]
 
     def __len__(self) -> int:
@@ -104,7 +106,9 @@ def _epoch(dt: datetime) -> float:
 _PARTY_CODES: dict[str, int] = {}
 
 
-def _prepare_items(items: Sequence[Item], limits: Limits, first_item_no: int = 0, prefix: str = "items") -> _Volumes:
+def _prepare_items(
+    items: Sequence[Item], limits: Limits, first_item_no: int = 0, first_vol_no: int = 0, prefix: str = "items"
+) -> _Volumes:
     """Validate and prepare every volume of ``items``; raise naming the first bad field."""
     footprints = []
     fields = []
@@ -130,18 +134,21 @@ def _prepare_items(items: Sequence[Item], limits: Limits, first_item_no: int = 0
             party.append(item.party)
             owner.append(item.id)
     foot = prepare(footprints, limits, fields)
+    src = foot.source
+    rows = src.tolist()
     return _Volumes(
         foot,
-        np.array(lower, dtype=np.float64),
-        np.array(upper, dtype=np.float64),
-        np.array(t0, dtype=np.float64),
-        np.array(t1, dtype=np.float64),
-        party,
-        np.array(party_code, dtype=np.int32),
-        np.array(kind, dtype=np.int16),
-        owner,
-        np.array(item_no, dtype=np.int64),
-        np.array(index, dtype=np.int32),
+        np.array(lower, dtype=np.float64)[src],
+        np.array(upper, dtype=np.float64)[src],
+        np.array(t0, dtype=np.float64)[src],
+        np.array(t1, dtype=np.float64)[src],
+        [party[r] for r in rows],
+        np.array(party_code, dtype=np.int32)[src],
+        np.array(kind, dtype=np.int16)[src],
+        [owner[r] for r in rows],
+        np.array(item_no, dtype=np.int64)[src],
+        first_vol_no + src,
+        np.array(index, dtype=np.int32)[src],
     )
 
 
@@ -169,8 +176,14 @@ def _conflicts(
     sel = np.nonzero(keep)[0]
     ia, ib = ia[sel], ib[sel]
     breach, gap = lateral_gaps(a.foot, ia, b.foot, ib, l_min[sel])
+    # rows are pieces of volumes: one conflict per pair of volumes, at its smallest gap
+    hits = np.nonzero(breach)[0]
+    pair_key = a.vol_no[ia[hits]] * (int(b.vol_no.max(initial=0)) + 1) + b.vol_no[ib[hits]]
+    order = np.lexsort((gap[hits], pair_key))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pair_key[order][1:] != pair_key[order][:-1]
     out: list[Conflict] = []
-    for k in np.nonzero(breach)[0].tolist():
+    for k in hits[order[first]].tolist():
         s = sel[k]
         i, j = int(ia[k]), int(ib[k])
         tg, vg, lg = float(t_gap[s]), float(v_gap[s]), float(gap[k])
@@ -201,20 +214,31 @@ def _conflicts(
     return out
 
 
-def _boxes(v: _Volumes, widen_m: float, widen_s: float, frame: F64 | None = None) -> tuple[F64, F64]:
-    """4-D boxes (normal xyz, time) holding each volume widened by the given margins.
+def _boxes(
+    v: _Volumes,
+    widen_m: float | F64,
+    widen_s: float | F64,
+    frame: F64 | None = None,
+    widen_alt: F64 | None = None,
+) -> tuple[F64, F64]:
+    """Boxes (normal x, y, z, [altitude,] time) holding each row widened by the margins.
 
     ``frame`` (3×3, orthonormal rows) rotates the normals first: any rotation keeps the
     boxes conservative, and one whose third axis is the data's mean normal makes a
     theatre-sized cloud of normals nearly flat along that axis, which the grid join
-    exploits.
+    exploits.  With ``widen_alt`` an altitude axis is added (for the batch join).
     """
     normals = unit_normals(v.foot.clon, v.foot.clat)
     if frame is not None:
         normals = normals @ frame.T
     half = ((v.foot.rho + widen_m) / R_LOW_M + 1e-9)[:, None]
-    lo = np.column_stack([normals - half, v.t0 - widen_s])
-    hi = np.column_stack([normals + half, v.t1 + widen_s])
+    lo_cols = [normals - half]
+    hi_cols = [normals + half]
+    if widen_alt is not None:
+        lo_cols.append((v.lower - widen_alt)[:, None])
+        hi_cols.append((v.upper + widen_alt)[:, None])
+    lo = np.column_stack([*lo_cols, v.t0 - widen_s])
+    hi = np.column_stack([*hi_cols, v.t1 + widen_s])
     return lo, hi
 
 
@@ -251,12 +275,15 @@ class Engine:
         self._alive = np.zeros(0, dtype=bool)
         self._size = 0
         self._items = 0
+        self._volumes = 0  # volumes ever inserted: numbers them
+        self._live_volumes = 0
+        self._volume_count: dict[str, int] = {}
 
     # --- index maintenance ----------------------------------------------------------
 
     def __len__(self) -> int:
         """Number of volumes indexed."""
-        return int(self._alive.sum())
+        return self._live_volumes
 
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._rows
@@ -276,8 +303,12 @@ class Engine:
                 seen.add(item_id)
         if not items:
             return
-        vols = _prepare_items(items, self.limits, self._items)
+        vols = _prepare_items(items, self.limits, self._items, self._volumes)
         self._items += len(items)
+        for item in items:
+            self._volume_count[item.id] = len(item.volumes)
+            self._volumes += len(item.volumes)
+            self._live_volumes += len(item.volumes)
         lo, hi = _boxes(vols, 0.0, 0.0)
         base = self._size
         self._grid.insert(np.arange(base, base + len(vols), dtype=np.int64), lo, hi)
@@ -292,6 +323,7 @@ class Engine:
         rows = self._rows.pop(item_id, None)
         if rows is None:
             raise IndexStateError("id", f"{item_id!r} is not indexed")
+        self._live_volumes -= self._volume_count.pop(item_id)
         _, lo, hi = self._merged()
         drop = np.array(rows, dtype=np.int64)
         self._grid.remove(drop, lo[drop], hi[drop])
@@ -378,6 +410,7 @@ def _concat(parts: list[_Volumes]) -> _Volumes:
         np.concatenate([f.n for f in feet]),
         np.concatenate([f.lon for f in feet]),
         np.concatenate([f.lat for f in feet]),
+        np.concatenate([f.source for f in feet]),
     )
     return _Volumes(
         foot,
@@ -390,6 +423,7 @@ def _concat(parts: list[_Volumes]) -> _Volumes:
         np.concatenate([p.kind for p in parts]),
         [x for p in parts for x in p.owner],
         np.concatenate([p.item_no for p in parts]),
+        np.concatenate([p.vol_no for p in parts]),
         np.concatenate([p.index for p in parts]),
     )
 
@@ -408,6 +442,7 @@ def _take(v: _Volumes, rows: I64) -> _Volumes:
         n,
         f.lon[idx],
         f.lat[idx],
+        f.source[rows],
     )
     rl = rows.tolist()
     return _Volumes(
@@ -421,73 +456,12 @@ def _take(v: _Volumes, rows: I64) -> _Volumes:
         v.kind[rows],
         [v.owner[i] for i in rl],
         v.item_no[rows],
+        v.vol_no[rows],
         v.index[rows],
     )
 
 
 # --- the batch path ---------------------------------------------------------------------
-
-_MAX_GRID_ENTRIES = 30_000_000
-
-
-def candidate_pairs(lo: F64, hi: F64) -> tuple[I64, I64]:
-    """All pairs ``i < j`` whose closed 4-D boxes (3 space axes, then time) intersect.
-
-    A uniform grid over the three space axes, swept in time inside each cell: every box
-    is registered in each space cell it covers, entries are sorted by (cell, start time),
-    and an entry pairs with the following entries of its cell that start before it ends
-    (found with one ``searchsorted``).  A pair is kept only in the cell holding the low
-    corner of the two boxes' intersection, so each appears once.  No time cells: a zone
-    valid for months is one entry per space cell, not one per hour.
-    """
-    count = len(lo)
-    if count < 2:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    s_lo, s_hi = lo[:, :3], hi[:, :3]
-    cell = np.maximum(np.median(s_hi - s_lo, axis=0) * 1.5, 1e-7)
-    # The third axis is the mean normal (see _frame): a theatre is nearly flat along it.
-    cell[2] = max(cell[2], float(s_hi[:, 2].max() - s_lo[:, 2].min()))
-    while True:
-        ilo = np.floor(s_lo / cell).astype(np.int64)
-        span = np.floor(s_hi / cell).astype(np.int64) - ilo + 1
-        per_box = np.prod(span, axis=1)
-        total = int(per_box.sum())
-        if total <= _MAX_GRID_ENTRIES:
-            break
-        cell = cell * 2.0
-    owner = np.repeat(np.arange(count, dtype=np.int64), per_box)
-    rank = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(per_box) - per_box, per_box)
-    cells = np.empty((total, 3), dtype=np.int64)
-    for d in range(3):
-        s = span[owner, d]
-        cells[:, d] = ilo[owner, d] + rank % s
-        rank //= s
-    base = cells.min(axis=0)
-    width = cells.max(axis=0) - base + 1
-    key = (cells[:, 0] - base[0]) * width[1] * width[2] + (cells[:, 1] - base[1]) * width[2] + (cells[:, 2] - base[2])
-    t_lo, t_hi = lo[:, 3], hi[:, 3]
-    order = np.lexsort((t_lo[owner], key))
-    key, owner, cells = key[order], owner[order], cells[order]
-    group = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1
-    t_min = float(t_lo.min())
-    stride = float(t_hi.max()) - t_min + 1.0
-    start_key = group * stride + (t_lo[owner] - t_min)
-    end_key = group * stride + (t_hi[owner] - t_min)
-    last = np.searchsorted(start_key, end_key, side="right")
-    partners = last - np.arange(total) - 1
-    left = np.repeat(np.arange(total, dtype=np.int64), partners)
-    right = left + 1 + (np.arange(len(left)) - np.repeat(np.cumsum(partners) - partners, partners))
-    i, j = owner[left], owner[right]
-    keep = i != j
-    low = np.empty((len(i), 3))
-    for d in range(3):
-        low[:, d] = np.maximum(s_lo[i, d], s_lo[j, d])
-        keep &= low[:, d] <= np.minimum(s_hi[i, d], s_hi[j, d])
-        keep &= np.floor(low[:, d] / cell[d]).astype(np.int64) == cells[left, d]
-    keep &= np.maximum(t_lo[i], t_lo[j]) <= np.minimum(t_hi[i], t_hi[j])
-    i, j = i[keep], j[keep]
-    return np.minimum(i, j), np.maximum(i, j)
-
 
 def _frame(v: _Volumes) -> F64:
     """An orthonormal frame whose third axis is the mean normal of the volumes' centres."""
@@ -517,8 +491,16 @@ def all_conflicts(
         dup = next(x for x in ids if ids.count(x) > 1)
         raise IndexStateError("items.id", f"{dup!r} appears more than once")
     vols = _prepare_items(items, limits if limits is not None else Limits())
-    widest = table.widest
-    lo, hi = _boxes(vols, widest.lateral_m / 2.0, widest.time_s / 2.0, _frame(vols))
+    # each row widened by half the largest minima its kind has with any kind: two boxes
+    # then meet whenever the pair's own minima could be breached
+    kind = vols.kind
+    lo, hi = _boxes(
+        vols,
+        table.lateral.max(axis=1)[kind] / 2.0,
+        table.time.max(axis=1)[kind] / 2.0,
+        _frame(vols),
+        table.vertical.max(axis=1)[kind] / 2.0,
+    )
     i, j = candidate_pairs(lo, hi)
     other = vols.item_no[i] != vols.item_no[j]
     i, j = i[other], j[other]

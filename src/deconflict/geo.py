@@ -77,14 +77,15 @@ class Limits:
     def __post_init__(self) -> None:
         if finite(self.max_footprint_m, "max_footprint_m") <= 0:
             raise InvalidFootprintError("max_footprint_m", "must be > 0")
-        if self.max_vertices < 3:
-            raise InvalidFootprintError("max_vertices", "must be >= 3")
+        if isinstance(self.max_vertices, bool) or not isinstance(self.max_vertices, int) or self.max_vertices < 3:
+            raise InvalidFootprintError("max_vertices", "must be an integer >= 3")
 
 
 @dataclass(frozen=True, slots=True)
 class FootprintTable:
     """Columnar, validated footprints.  Row ``i``'s core vertices are
-    ``lon[off[i]:off[i]+n[i]]``, ``lat[…]`` (densified; polygons not closed)."""
+    ``lon[off[i]:off[i]+n[i]]``, ``lat[…]`` (densified; polygons not closed).  A route is
+    split into several rows (see :data:`PIECE_EDGES`); ``source`` maps rows to inputs."""
 
     kind: npt.NDArray[np.int8]
     radius: F64
@@ -95,6 +96,7 @@ class FootprintTable:
     n: I64
     lon: F64
     lat: F64
+    source: I64  # which input footprint each row (a whole core, or a piece of a route) is
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -226,20 +228,9 @@ def prepare(
         raise InvalidFootprintError(name(int(i)), f"{counts[i]} vertices exceed the limit of {limits.max_vertices}")
     off = np.cumsum(counts) - counts
     off, n, lon, lat = densify(kind, off, counts, lon, lat, DENSIFY_STEP_M)
-    owner = np.repeat(np.arange(len(n)), n)
-    normals = unit_normals(lon, lat)
-    sums = np.zeros((len(n), 3))
-    np.add.at(sums, owner, normals)
-    norm = np.linalg.norm(sums, axis=1)
-    for i in np.nonzero(norm < 1e-9 * np.maximum(n, 1))[0]:
+    clon, clat, core_rho, x, y = _caps(off, n, lon, lat)
+    for i in np.nonzero(~np.isfinite(clon))[0]:
         raise FootprintTooLargeError(name(int(i)), "footprint wraps around the globe")
-    centre = sums / norm[:, None]
-    clat = np.degrees(np.arcsin(np.clip(centre[:, 2], -1.0, 1.0)))
-    clon = np.degrees(np.arctan2(centre[:, 1], centre[:, 0]))
-    clon[np.abs(clat) > 90.0 - 1e-9] = 0.0
-    x, y, s = project(clon[owner], clat[owner], lon, lat)
-    core_rho = np.zeros(len(n))
-    np.maximum.at(core_rho, owner, s)
     rho = core_rho + radius
     for i in np.nonzero(2.0 * rho > limits.max_footprint_m)[0]:
         raise FootprintTooLargeError(
@@ -247,7 +238,58 @@ def prepare(
             f"{2.0 * rho[i] / 1000.0:.1f} km across exceeds the cap of {limits.max_footprint_m / 1000.0:.1f} km",
         )
     _check_polygons(kind, off, n, x, y, name)
-    return FootprintTable(kind, radius, clon, clat, rho, off, n, lon, lat)
+    return _pieces(kind, radius, clon, clat, rho, off, n, lon, lat)
+
+
+def _caps(off: I64, n: I64, lon: F64, lat: F64) -> tuple[F64, F64, F64, F64, F64]:
+    """Centre (normalised mean normal) and core radius of each core, and the vertices
+    projected about their own core's centre.  A centre is NaN where the normals cancel."""
+    owner = np.repeat(np.arange(len(n)), n)
+    sums = np.zeros((len(n), 3))
+    np.add.at(sums, owner, unit_normals(lon, lat))
+    norm = np.linalg.norm(sums, axis=1)
+    bad = norm < 1e-9 * np.maximum(n, 1)
+    centre = sums / np.where(bad, np.nan, norm)[:, None]
+    clat = np.degrees(np.arcsin(np.clip(centre[:, 2], -1.0, 1.0)))
+    clon = np.degrees(np.arctan2(centre[:, 1], centre[:, 0]))
+    clon[np.abs(clat) > 90.0 - 1e-9] = 0.0
+    if bad.any():
+        return clon, clat, np.zeros(len(n)), lon * 0.0, lat * 0.0
+    x, y, s = project(clon[owner], clat[owner], lon, lat)
+    core_rho = np.zeros(len(n))
+    np.maximum.at(core_rho, owner, s)
+    return clon, clat, core_rho, x, y
+
+
+#: Corridor routes are indexed in pieces of at most this many (≤ 5 km) edges, each with
+#: its own tight cap: a 300 km route would otherwise be a 150 km-radius cap that meets
+#: everything along its length.  The union of the pieces' buffers is the corridor.
+PIECE_EDGES = 4
+
+
+def _pieces(
+    kind: npt.NDArray[np.int8], radius: F64, clon: F64, clat: F64, rho: F64, off: I64, n: I64, lon: F64, lat: F64
+) -> FootprintTable:
+    """Split line cores into pieces (sharing end points); other cores stay whole."""
+    line = kind == LINE
+    edges = np.where(line, n - 1, 0)
+    count = np.where(line, -(-edges // PIECE_EDGES), 1)
+    source = np.repeat(np.arange(len(n), dtype=np.int64), count)
+    if len(source) == len(n):
+        return FootprintTable(kind, radius, clon, clat, rho, off, n, lon, lat, source)
+    k = np.arange(len(source)) - np.repeat(np.cumsum(count) - count, count)
+    piece_line = line[source]
+    first = np.where(piece_line, k * PIECE_EDGES, 0)
+    size = np.where(piece_line, np.minimum(PIECE_EDGES, edges[source] - first) + 1, n[source])
+    idx = ranges(off[source] + first, size)
+    new_off = np.cumsum(size) - size
+    plon, plat = lon[idx], lat[idx]
+    pclon, pclat, prho, _, _ = _caps(new_off, size, plon, plat)
+    # whole cores keep their own centre; pieces get theirs
+    pclon = np.where(piece_line, pclon, clon[source])
+    pclat = np.where(piece_line, pclat, clat[source])
+    prho = np.where(piece_line, prho + radius[source], rho[source])
+    return FootprintTable(kind[source], radius[source], pclon, pclat, prho, new_off, size, plon, plat, source)
 
 
 def _check_polygons(kind: npt.NDArray[np.int8], off: I64, n: I64, x: F64, y: F64, name: object) -> None:
@@ -260,15 +302,18 @@ def _check_polygons(kind: npt.NDArray[np.int8], off: I64, n: I64, x: F64, y: F64
     polys = shapely.polygons(rings)
     valid = shapely.is_valid(polys)
     area = shapely.area(polys)
+    # Every vertex on one geodesic (which the projection bends a little): no interior at all.
+    hull = shapely.convex_hull(polys)
+    flat = ~valid & (shapely.area(hull) < np.maximum(1.0, 1e-7 * shapely.length(hull) ** 2))
     assert callable(name)
-    for j in np.nonzero(~valid)[0]:
+    for j in np.nonzero(~valid & ~flat)[0]:
         reason = shapely.is_valid_reason(polys[j])
         if "Self-intersection" in reason or "Ring Self-intersection" in reason:
             raise InvalidFootprintError(
                 f"{name(int(rows[j]))}.vertices", "polygon edges cross each other (self-intersection)"
             )
         raise InvalidFootprintError(f"{name(int(rows[j]))}.vertices", f"invalid polygon: {reason}")
-    for j in np.nonzero(area < 1.0)[0]:
+    for j in np.nonzero(flat | (area < 1.0))[0]:
         raise InvalidFootprintError(
             f"{name(int(rows[j]))}.vertices", f"degenerate polygon: area {area[j]:.3g} m² (collinear vertices?)"
         )

@@ -49,7 +49,7 @@ def altitude_m(
 ) -> float:
     """Convert one altitude to metres above the WGS84 ellipsoid."""
     number = finite(value, field)
-    if units not in _UNITS:
+    if not isinstance(units, str) or units not in _UNITS:
         raise InvalidAltitudeError(f"{field}.units", f"unknown unit {units!r}; use one of {sorted(_UNITS)}")
     if reference not in _REFERENCES:
         raise InvalidAltitudeError(
@@ -61,7 +61,7 @@ def altitude_m(
         number = number * 100.0
     metres = number * _UNITS[units]
     if reference == "W84":
-        return metres
+        return finite(metres, field)
     if geoid_undulation_m is None:
         raise InvalidAltitudeError(
             f"{field}.geoid_undulation_m",
@@ -72,7 +72,7 @@ def altitude_m(
         raise InvalidAltitudeError(
             f"{field}.geoid_undulation_m", f"{undulation} m is outside the Earth's range [-120, 100]"
         )
-    return metres + undulation
+    return finite(metres + undulation, field)
 
 
 def altitude_band(

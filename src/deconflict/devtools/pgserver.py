@@ -199,7 +199,19 @@ def local_postgres(
             opts = ["-c listen_addresses=127.0.0.1", f"-p {port}", "-c unix_socket_directories=''"]
             opts += [f"-c {k}={v}" for k, v in options.items()]
             result = _run(
-                [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", " ".join(opts), "start"],
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    " ".join(opts),
+                    "start",
+                ],
                 who,
                 root,
             )
