@@ -11,7 +11,9 @@ import contextlib
 import ctypes
 import gc
 import os
-from collections.abc import Sequence
+import resource
+import signal
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -255,6 +257,59 @@ def settle() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _meminfo(field: str) -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def _vm_size() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * _PAGE
+
+
+class Budget(Exception):
+    """A guarded computation ran out of its memory budget or its time."""
+
+
+@contextlib.contextmanager
+def guarded(seconds: float | None, reserve_bytes: int = 2 << 30) -> Iterator[int]:
+    """Run a block under a time limit and a memory budget, so that a computation too big
+    for the machine fails here (:class:`Budget`) instead of inviting the OOM killer.
+
+    The budget is the memory available now minus ``reserve_bytes`` (at most a quarter of
+    it, on a small machine); it is enforced as an
+    address-space limit (``RLIMIT_AS``) of the current size plus the budget, restored on
+    exit.  Yields the budget in bytes.
+    """
+    available = _meminfo("MemAvailable")
+    budget = max(0, available - min(reserve_bytes, available // 4))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = _vm_size() + budget
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    previous = signal.getsignal(signal.SIGALRM)
+
+    def expire(_signum: int, _frame: object) -> None:
+        raise Budget(f"stopped after {seconds:.0f} s (time limit)")
+
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    if seconds is not None:
+        signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield budget
+    except MemoryError as e:
+        raise Budget(f"out of memory (budget {budget / 2**30:.1f} GiB): {type(e).__name__}") from e
+    finally:
+        if seconds is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def epoch(dt: datetime) -> float:

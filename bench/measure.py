@@ -27,7 +27,7 @@ from deconflict.model import Zone
 from deconflict.scenario import default_minima, generate, horizon_days
 
 from .agreement import Agreement, Explainer, compare
-from .common import Flat, Item, Key, Minima, conflict_keys, flatten, planar_for, rss_bytes, settle
+from .common import Budget, Flat, Item, Key, Minima, conflict_keys, flatten, guarded, planar_for, rss_bytes, settle
 from .naive import Naive, naive_batch
 from .postgis_method import PostGIS
 from .strtree_method import StrTree, strtree_batch
@@ -48,6 +48,7 @@ class SizeConfig:
     pg_batch_every: int = 1  # > 1: time the self-join on every k-th outer row only, and scale (labelled)
     strtree_batch: bool = True
     tracemalloc: bool = True  # cross-check memory with a second, traced build
+    engine_batch_timeout_s: float | None = None
     profile: bool = False  # cProfile the engine's checks
     profile_batch: bool = False  # cProfile the engine's batch (a second run)
 
@@ -110,6 +111,8 @@ class SizeResult:
     engine_build_s: float = 0.0
     engine_check: Latencies = field(default_factory=lambda: Latencies([]))
     engine_batch_s: float = 0.0
+    engine_batch_error: str | None = None  # the batch failed (memory budget or time limit)
+    engine_batch_budget_bytes: int = 0
     engine_batch_conflicts: int = 0
     engine_check_conflicts: int = 0
     memory: Memory | None = None
@@ -197,6 +200,9 @@ class _Run:
 
     def agree(self, method: str, path: str, runs: int, eng: set[Key], other: set[Key]) -> None:
         assert self.explainer is not None
+        if path.startswith("batch") and self.res.engine_batch_error is not None:
+            self.log(f"N={self.cfg.n}: {method} {path}: not compared (the engine's batch failed)")
+            return
         ag = compare(method, path, self.res.volumes, runs, eng, other, self.explainer)
         self.res.agreements.append(ag)
         self.log(
@@ -230,19 +236,28 @@ def _engine_phase(run: _Run) -> tuple[int, int]:
     res.engine_check_conflicts = sum(len(s) for s in run.engine_sets)
     log(f"N={cfg.n}: engine check p50 {lat.p50:.3f} ms p99 {lat.p99:.3f} ms")
     t = time.perf_counter()
-    batch = all_conflicts(items, _TABLE)
-    res.engine_batch_s = time.perf_counter() - t
-    run.engine_batch = conflict_keys(batch)
-    res.engine_batch_conflicts = len(run.engine_batch)
-    del batch
-    log(f"N={cfg.n}: engine batch {res.engine_batch_s:.1f} s, {res.engine_batch_conflicts} conflicts")
+    try:
+        with guarded(cfg.engine_batch_timeout_s) as budget:
+            res.engine_batch_budget_bytes = budget
+            batch = all_conflicts(items, _TABLE)
+            res.engine_batch_s = time.perf_counter() - t
+    except Budget as e:
+        res.engine_batch_s = time.perf_counter() - t
+        res.engine_batch_error = str(e)
+        settle()
+        log(f"N={cfg.n}: engine batch FAILED after {res.engine_batch_s:.0f} s: {e}")
+    else:
+        run.engine_batch = conflict_keys(batch)
+        res.engine_batch_conflicts = len(run.engine_batch)
+        del batch
+        log(f"N={cfg.n}: engine batch {res.engine_batch_s:.1f} s, {res.engine_batch_conflicts} conflicts")
 
     if cfg.profile:
         sample = fresh[: min(len(fresh), 300)]
         res.profiles[f"engine.check, {len(sample)} checks, by own time"] = _profile(
             lambda: [engine.check(a) for a in sample]
         )
-    if cfg.profile_batch:
+    if cfg.profile_batch and res.engine_batch_error is None:
         res.profiles["all_conflicts, by own time (a second run, under cProfile)"] = _profile(
             lambda: all_conflicts(items, _TABLE)
         )
@@ -375,15 +390,21 @@ def run_size(cfg: SizeConfig, dsn: str | None, log: Callable[[str], None] = _log
     if cfg.tracemalloc:
         settle()
         tracemalloc.start()
-        second = Engine(_TABLE)
-        second.insert_many(items)
-        second.check(fresh[0])
-        gc.collect()
-        traced = tracemalloc.get_traced_memory()[0]
+        try:
+            with guarded(None):
+                second = Engine(_TABLE)
+                second.insert_many(items)
+                second.check(fresh[0])
+                gc.collect()
+                traced = tracemalloc.get_traced_memory()[0]
+        except Budget as e:
+            log(f"N={cfg.n}: traced build failed: {e}")
+            second = None
         tracemalloc.stop()
         del items, fresh
         settle()
-        rss_dropped = rss_bytes() - rss_start
+        if second is not None:
+            rss_dropped = rss_bytes() - rss_start
         del second
     res.memory = Memory(res.volumes, rss_engine - rss_items, id_bytes, rss_dropped, traced)
     log(f"N={cfg.n}: memory {res.memory.per_volume:.0f} B/volume")

@@ -11,6 +11,9 @@ import platform
 from dataclasses import dataclass
 from importlib import metadata
 
+import pyproj
+import shapely
+
 from deconflict.model import SeparationMinima
 from deconflict.scenario import Theatre, default_minima
 
@@ -57,11 +60,13 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     versions = []
-    for pkg in ("numpy", "shapely", "pyproj", "rtree", "psycopg"):
+    for pkg in ("numpy", "shapely", "pyproj", "psycopg"):
         try:
             versions.append(f"{pkg} {metadata.version(pkg)}")
         except metadata.PackageNotFoundError:
             versions.append(f"{pkg} (absent)")
+    versions.append(f"GEOS {shapely.geos_version_string}")
+    versions.append(f"PROJ {pyproj.proj_version_str}")
     return {
         "CPUs (nproc)": str(len(os.sched_getaffinity(0))),
         "CPU model": model,
@@ -94,6 +99,13 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
+def _vs(x: float | None, r: SizeResult, prefix: str = "") -> str:
+    """``x`` relative to the engine's batch time, or a dash when the engine's batch failed."""
+    if x is None or r.engine_batch_error is not None or r.engine_batch_s <= 0:
+        return "—"
+    return f"{prefix}{x / r.engine_batch_s:.1f}×"
+
+
 def _agreements(results: list[SizeResult]) -> list[Agreement]:
     return [a for r in results for a in r.agreements]
 
@@ -116,10 +128,23 @@ def targets(results: list[SizeResult]) -> list[Target]:
             None if r50 is None else r50 >= SPEEDUP,
         )
     )
-    out.append(
-        Target(f"Batch all_conflicts {at}", _s(ref.engine_batch_s), f"≤ {BATCH_S:g} s", ref.engine_batch_s <= BATCH_S)
-    )
-    if ref.pg_batch_s is None:
+    if ref.engine_batch_error is not None:
+        failed = f"did not complete: {ref.engine_batch_error} (after {_s(ref.engine_batch_s)})"
+        out.append(Target(f"Batch all_conflicts {at}", failed, f"≤ {BATCH_S:g} s", False))
+        out.append(
+            Target(
+                f"Batch vs PostGIS self-join {at}", "— (the engine's batch did not complete)", f"≥ {SPEEDUP:g}×", False
+            )
+        )
+    else:
+        out.append(
+            Target(
+                f"Batch all_conflicts {at}", _s(ref.engine_batch_s), f"≤ {BATCH_S:g} s", ref.engine_batch_s <= BATCH_S
+            )
+        )
+    if ref.engine_batch_error is not None:
+        pass  # both batch targets already stated above
+    elif ref.pg_batch_s is None:
         out.append(Target(f"Batch vs PostGIS self-join {at}", "—", f"≥ {SPEEDUP:g}×", None))
     else:
         ratio = ref.pg_batch_s / ref.engine_batch_s
@@ -201,7 +226,7 @@ def console_table(results: list[SizeResult]) -> str:
             ("PostGIS", r.pg_check.p50, r.pg_check.p99, r.pg_batch_s, (r.pg_copy_s or 0) + (r.pg_index_s or 0)),
         ]
         for name, p50, p99, batch, build in rows:
-            b = _s(batch)
+            b = _s(batch) if name != "engine" or r.engine_batch_error is None else "FAILED"
             if name == "PostGIS" and r.pg_batch_timed_out:
                 b = ">" + b
             elif name == "PostGIS" and r.pg_batch_measured_s is not None:
@@ -277,7 +302,7 @@ def markdown(
                 f"{r.horizon_days:g}",
                 _s(r.generate_s),
                 f"{_n(r.checked_activities)} ({_n(r.checked_volumes)} volumes)",
-                _n(r.engine_batch_conflicts),
+                _n(r.engine_batch_conflicts) if r.engine_batch_error is None else "— (the engine's batch failed)",
             ]
         )
     out += _table(
@@ -312,9 +337,10 @@ def markdown(
         "the double loop over all pairs — O(N²), so it is measured at a small N only and extrapolated (labelled)."
     )
     out.append(
-        "* **(b) STRtree** — the same projected, buffered footprints in a `shapely.STRtree`; a check queries it "
-        "(`dwithin` the largest lateral minimum) and filters the candidates exactly, vectorised. The tree is 2-D, so "
-        "the batch walks the horizon in one-day slices, one tree per slice."
+        "* **(b) STRtree** — the same projected, buffered footprints in a `shapely.STRtree`; a check queries it with "
+        "each candidate's bounding box grown by the largest lateral minimum, then filters the candidates exactly and "
+        "vectorised (party, time, altitude, `shapely.distance` against the pair's minimum). The tree is 2-D, so "
+        "the batch walks the horizon in one-day slices, one tree per slice, each pair kept once."
     )
     out.append(
         "* **(c) PostGIS** — PostgreSQL + PostGIS (server settings below): a table of geography cores, radius, "
@@ -432,13 +458,18 @@ def _size_section(r: SizeResult) -> list[str]:
     out.append("")
     out.append("Batch — every conflicting pair among the N volumes, and the one-off costs:")
     out.append("")
-    rows = [["engine `all_conflicts`", _s(r.engine_batch_s), "—", f"`insert_many` {_s(r.engine_build_s)}"]]
+    engine_batch = (
+        _s(r.engine_batch_s)
+        if r.engine_batch_error is None
+        else f"**did not complete**: {r.engine_batch_error} (after {_s(r.engine_batch_s)})"
+    )
+    rows = [["engine `all_conflicts`", engine_batch, "—", f"`insert_many` {_s(r.engine_build_s)}"]]
     if r.naive_batch_s is not None:
         rows.append(
             [
                 "naive double loop",
                 _s(r.naive_batch_s),
-                f"{r.naive_batch_s / r.engine_batch_s:.1f}×",
+                _vs(r.naive_batch_s, r),
                 f"project + buffer {_s(r.planar_s)}",
             ]
         )
@@ -451,7 +482,7 @@ def _size_section(r: SizeResult) -> list[str]:
             [
                 "STRtree, one-day slices",
                 _s(r.strtree_batch_s),
-                f"{r.strtree_batch_s / r.engine_batch_s:.1f}×",
+                _vs(r.strtree_batch_s, r),
                 f"tree {_s(r.strtree_build_s)}",
             ]
         )
@@ -462,7 +493,7 @@ def _size_section(r: SizeResult) -> list[str]:
                 [
                     "PostGIS self-join",
                     f"> {_s(r.pg_batch_s)} (stopped: timeout)",
-                    f"> {r.pg_batch_s / r.engine_batch_s:.1f}×",
+                    _vs(r.pg_batch_s, r, "> "),
                     load,
                 ]
             )
@@ -473,12 +504,12 @@ def _size_section(r: SizeResult) -> list[str]:
                     "PostGIS self-join",
                     f"~{_s(r.pg_batch_s)} (**estimated**: {_s(r.pg_batch_measured_s)} measured on the outer rows"
                     f" with id % {every} = 0, × {every})",
-                    f"~{r.pg_batch_s / r.engine_batch_s:.1f}×",
+                    _vs(r.pg_batch_s, r, "~"),
                     load,
                 ]
             )
         else:
-            rows.append(["PostGIS self-join", _s(r.pg_batch_s), f"{r.pg_batch_s / r.engine_batch_s:.1f}×", load])
+            rows.append(["PostGIS self-join", _s(r.pg_batch_s), _vs(r.pg_batch_s, r), load])
     out += _table(["Method", "Batch time", "/ engine", "Build / load"], rows)
     out.append("")
     return out
@@ -501,7 +532,7 @@ def naive_extrapolation(results: list[SizeResult]) -> list[str]:
         if r.naive_batch_s is not None and r is s:
             continue
         est = s.naive_batch_s * (r.volumes / s.volumes) ** 2
-        rows.append([_n(r.volumes), f"~{_s(est)} (~{est / 3600:.1f} h)", f"~{est / r.engine_batch_s:.0f}×"])
+        rows.append([_n(r.volumes), f"~{_s(est)} (~{est / 3600:.1f} h)", _vs(est, r, "~")])
     out += _table(["N", "Extrapolated naive batch", "/ engine batch (measured)"], rows)
     out.append("")
     return out

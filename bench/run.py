@@ -63,6 +63,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="time the PostGIS self-join on 1/K of the outer rows and scale by K (0: K = 1 up to N = 20 000, else"
         " N / 5 000)",
     )
+    p.add_argument(
+        "--engine-batch-timeout",
+        type=float,
+        default=1200.0,
+        help="seconds before the engine's batch is stopped (it also stops when it would exhaust the memory)",
+    )
     p.add_argument("--no-postgis", action="store_true", help="skip the PostGIS baseline")
     p.add_argument("--no-profile", action="store_true", help="skip the cProfile of the engine at the largest size")
     p.add_argument("--out", type=Path, default=None, help="write the Markdown report here")
@@ -136,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 naive_checks=naive_checks,
                 postgis=not args.no_postgis,
                 pg_batch_timeout_s=args.pg_batch_timeout,
+                engine_batch_timeout_s=args.engine_batch_timeout,
                 pg_batch_every=args.pg_batch_sample or (1 if n <= 20_000 else n // 5_000),
                 profile=(n == largest and not args.no_profile),
                 profile_batch=(n == batch_profiled and not args.no_profile),

@@ -147,18 +147,24 @@ def minima_tables(draw: st.DrawFn) -> MinimaTable:
 @st.composite
 def scenes(draw: st.DrawFn, max_items: int = 4, max_volumes: int = 2) -> list[Activity | Zone]:
     """A few activities and zones of two or three parties, near one another in space and
-    time, with integer-metre altitudes and whole-minute windows."""
+    time, with integer-metre altitudes and whole-minute windows (some lasting days, as a
+    zone's would; some far below or above the usual heights)."""
     anchor = draw(anchors())
     spread = draw(st.sampled_from([3_000.0, 30_000.0, 300_000.0]))
+    base = draw(st.integers(0, 1440))  # windows cross the engine's time buckets anywhere
     count = draw(st.integers(2, max_items))
     items: list[Activity | Zone] = []
     for n in range(count):
         vols = []
         for _ in range(draw(st.integers(1, max_volumes))):
-            lower = draw(st.integers(0, 3000))
-            upper = lower + draw(st.integers(0, 2000))
-            start = draw(st.integers(0, 120))
-            end = start + draw(st.integers(1, 180))
+            lower = draw(st.sampled_from([0, 0, 0, -8000, 90_000])) + draw(st.integers(0, 3000))
+            upper = min(lower + draw(st.integers(0, 2000)), 100_000)
+            if draw(st.integers(0, 5)) == 0:  # valid for days
+                start = base - draw(st.integers(0, 5 * 1440))
+                end = base + draw(st.integers(2 * 1440, 20 * 1440))
+            else:
+                start = base + draw(st.integers(0, 120))
+                end = start + draw(st.integers(1, 180))
             vols.append(volume(draw(footprints_near(anchor, spread)), lower, upper, start, end))
         party = draw(st.sampled_from(["alpha", "bravo", "charlie"]))
         kind = draw(st.sampled_from(KINDS))

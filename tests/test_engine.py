@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import timedelta
 
 import pytest
@@ -486,3 +487,23 @@ def test_a_long_route_gives_one_conflict_per_pair_of_volumes() -> None:
     engine = Engine(minima)
     engine.insert_many([blanket, beside])
     assert keys(engine.check(route)) == keys(found)
+
+
+def test_a_few_huge_footprints_among_points_stay_cheap_in_the_batch_join() -> None:
+    """The batch join's grid is sized on the median box: three 480 km circles among five
+    points once registered ~2 million grid entries (over 200 MB) for eight volumes."""
+    points = [
+        activity(f"P{k}", "alpha" if k % 2 else "bravo", volume(Circle((10 + 0.01 * k, 50), 0.0), 0, 100, 0, 60))
+        for k in range(5)
+    ]
+    huge = [activity(f"H{k}", "charlie", volume(Circle((10.0 + k, 50.0), 240_000.0), 0, 100, 0, 60)) for k in range(3)]
+    minima = MinimaTable(SeparationMinima(1000, 100, 60))
+    tracemalloc.start()
+    try:
+        found = all_conflicts(points + huge, minima)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6, f"{peak / 1e6:.0f} MB for eight volumes"
+    ref = reference_all_pairs(points + huge, minima)
+    assert keys(found) == {k for k, d in ref.items() if d.conflict}

@@ -14,7 +14,7 @@ party → time → altitude → centre distance → exact geodesic gap
 
 * :meth:`Engine.check` — the online path: one activity or zone against all indexed.
 * :func:`all_conflicts` — the batch path: every conflicting pair among many volumes,
-  found by a vectorised 4-D grid join (no R-tree: building one costs more than the join).
+  found slice by slice in time with a shapely STRtree per slice (:mod:`deconflict.join`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy.typing as npt
 from .errors import IndexStateError, ValidationError
 from .geo import R_LOW_M, FootprintTable, Limits, prepare, ranges, unit_normals
 from .grid import GridIndex
-from .join import candidate_pairs
+from .join import slices
 from .lateral import lateral_gaps
 from .model import (
     Activity,
@@ -64,16 +64,18 @@ class _Minima:
     vertical: F64
     time: F64
     widest: SeparationMinima
+    objects: tuple[tuple[SeparationMinima, ...], ...]  # [kind a][kind b], shared by conflicts
 
     @classmethod
     def of(cls, table: MinimaTable) -> _Minima:
         size = len(KINDS)
         lat, ver, tim = np.zeros((size, size)), np.zeros((size, size)), np.zeros((size, size))
-        for i, ka in enumerate(KINDS):
-            for j, kb in enumerate(KINDS):
-                m = table.between(ka, kb)
+        objects = tuple(tuple(table.between(ka, kb) for kb in KINDS) for ka in KINDS)
+        for i in range(size):
+            for j in range(size):
+                m = objects[i][j]
                 lat[i, j], ver[i, j], tim[i, j] = m.lateral_m, m.vertical_m, m.time_s
-        return cls(table, lat, ver, tim, table.largest())
+        return cls(table, lat, ver, tim, table.largest(), objects)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,15 +103,19 @@ def _epoch(dt: datetime) -> float:
     return dt.timestamp()
 
 
-#: Party names interned to small integers, process-wide (like ``sys.intern``), so party
-#: comparisons over millions of candidate pairs are one numpy operation.
-_PARTY_CODES: dict[str, int] = {}
-
-
 def _prepare_items(
-    items: Sequence[Item], limits: Limits, first_item_no: int = 0, first_vol_no: int = 0, prefix: str = "items"
+    items: Sequence[Item],
+    limits: Limits,
+    party_codes: dict[str, int],
+    first_item_no: int = 0,
+    first_vol_no: int = 0,
+    prefix: str = "items",
 ) -> _Volumes:
-    """Validate and prepare every volume of ``items``; raise naming the first bad field."""
+    """Validate and prepare every volume of ``items``; raise naming the first bad field.
+
+    ``party_codes`` interns party names to small integers (and is extended here), so
+    party comparisons over millions of candidate pairs are one numpy operation.
+    """
     footprints = []
     fields = []
     lower, upper, t0, t1, kind, index, item_no, party_code = [], [], [], [], [], [], [], []
@@ -119,7 +125,7 @@ def _prepare_items(
         if not isinstance(item, (Activity, Zone)):
             raise ValidationError(f"{prefix}[{n}]", "must be an Activity or a Zone")
         code = _KIND_CODE[item.kind.value]
-        pcode = _PARTY_CODES.setdefault(item.party, len(_PARTY_CODES))
+        pcode = party_codes.setdefault(item.party, len(party_codes))
         for v, vol in enumerate(item.volumes):
             footprints.append(vol.footprint)
             fields.append(f"{prefix}[{n}].volumes[{v}].footprint")
@@ -178,7 +184,8 @@ def _conflicts(
     breach, gap = lateral_gaps(a.foot, ia, b.foot, ib, l_min[sel])
     # rows are pieces of volumes: one conflict per pair of volumes, at its smallest gap
     hits = np.nonzero(breach)[0]
-    pair_key = a.vol_no[ia[hits]] * (int(b.vol_no.max(initial=0)) + 1) + b.vol_no[ib[hits]]
+    vb = b.vol_no[ib[hits]]
+    pair_key = a.vol_no[ia[hits]] * (int(vb.max(initial=0)) + 1) + vb
     order = np.lexsort((gap[hits], pair_key))
     first = np.ones(len(order), dtype=bool)
     first[1:] = pair_key[order][1:] != pair_key[order][:-1]
@@ -207,7 +214,7 @@ def _conflicts(
                 lateral_gap_m=lg,
                 vertical_gap_m=vg,
                 vertical_overlap_m=max(0.0, float(hi[s] - lo[s])),
-                minima=SeparationMinima(float(l_min[s]), float(v_min[s]), float(t_min[s])),
+                minima=minima.objects[int(ka[s])][int(kb[s])],
                 breached=frozenset(breached),
             )
         )
@@ -277,6 +284,7 @@ class Engine:
         self._items = 0
         self._volumes = 0  # volumes ever inserted: numbers them
         self._live_volumes = 0
+        self._party_codes: dict[str, int] = {}
         self._volume_count: dict[str, int] = {}
 
     # --- index maintenance ----------------------------------------------------------
@@ -303,7 +311,7 @@ class Engine:
                 seen.add(item_id)
         if not items:
             return
-        vols = _prepare_items(items, self.limits, self._items, self._volumes)
+        vols = _prepare_items(items, self.limits, self._party_codes, self._items, self._volumes)
         self._items += len(items)
         for item in items:
             self._volume_count[item.id] = len(item.volumes)
@@ -363,7 +371,7 @@ class Engine:
 
         A coarse, conservative candidate list (a superset of the conflicts).
         """
-        cand = _prepare_items([item], self.limits)
+        cand = _prepare_items([item], self.limits, self._party_codes)
         if not self._size:
             return []
         store = self._merged()[0]
@@ -378,7 +386,7 @@ class Engine:
         ``item`` is validated but not inserted; its own id is ignored in the index.
         """
         same = self.include_same_party if include_same_party is None else include_same_party
-        cand = _prepare_items([item], self.limits)
+        cand = _prepare_items([item], self.limits, self._party_codes)
         if not self._size:
             return []
         store = self._merged()[0]
@@ -463,6 +471,7 @@ def _take(v: _Volumes, rows: I64) -> _Volumes:
 
 # --- the batch path ---------------------------------------------------------------------
 
+
 def _frame(v: _Volumes) -> F64:
     """An orthonormal frame whose third axis is the mean normal of the volumes' centres."""
     mean = unit_normals(v.foot.clon, v.foot.clat).mean(axis=0) if len(v) else np.zeros(3)
@@ -490,7 +499,7 @@ def all_conflicts(
     if len(set(ids)) != len(ids):
         dup = next(x for x in ids if ids.count(x) > 1)
         raise IndexStateError("items.id", f"{dup!r} appears more than once")
-    vols = _prepare_items(items, limits if limits is not None else Limits())
+    vols = _prepare_items(items, limits if limits is not None else Limits(), {})
     # each row widened by half the largest minima its kind has with any kind: two boxes
     # then meet whenever the pair's own minima could be breached
     kind = vols.kind
@@ -501,7 +510,8 @@ def all_conflicts(
         _frame(vols),
         table.vertical.max(axis=1)[kind] / 2.0,
     )
-    i, j = candidate_pairs(lo, hi)
-    other = vols.item_no[i] != vols.item_no[j]
-    i, j = i[other], j[other]
-    return _conflicts(vols, i, vols, j, table, include_same_party)
+    found: list[Conflict] = []
+    for i, j in slices(lo, hi):  # one time slice at a time: memory stays bounded
+        other = vols.item_no[i] != vols.item_no[j]
+        found.extend(_conflicts(vols, i[other], vols, j[other], table, include_same_party))
+    return found

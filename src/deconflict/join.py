@@ -1,150 +1,106 @@
-"""The batch join: every pair of 4-D boxes that meet, vectorised with numpy.
+"""The batch join: candidate pairs of boxes, one time slice at a time.
 
-Boxes are ``(x, y, z, altitude, t)``: three axes of unit-normal space (rotated so that
-the third is the plan's mean normal, see ``engine._frame``), altitude, and time last.  The
-grid runs over the four space axes (altitude included: a sortie at 6 000 m never meets a
-hospital's 0–300 m band in a cell), and time is swept.  Two regimes:
+Boxes are ``(x, y, z, altitude, t)``: three axes of unit-normal space (rotated so that the
+third is the plan's mean normal, see ``engine._frame``), altitude, and time last.
 
-* **short × short** — a uniform grid over space, swept in time inside each cell: every
-  box is registered in each cell it covers, entries are sorted by (cell, start), and an
-  entry pairs with the following entries of its cell that start before it ends (one
-  ``searchsorted``).
-* **long × everything** — rows whose window is longer than ``long_s`` (zones valid for
-  weeks) would meet every entry of their cell over the whole horizon in a time sweep; they
-  are joined instead on a finer, space-only grid, each long entry against the entries of
-  all rows in the same cell.
+The horizon is cut into slices (six hours, or twice the median window).  For each
+slice, the short rows whose window meets it go into a shapely ``STRtree`` of their
+(x, y) boxes — projecting out the third axis only loses pruning, never a pair — which is
+self-queried in C; rows longer than several slices (zones valid for months) live in one
+tree of their own, joined once among themselves and queried by each slice's short rows.  The
+candidates are then filtered on z, altitude and time, and a pair is kept only in the
+slice holding the start of its time overlap, so each pair comes out once.
 
-A pair is kept only in the cell holding the low corner of the two boxes' intersection,
-so each pair is produced once, and only if the boxes really meet.
+Working slice by slice also bounds memory: the caller evaluates each slice's pairs
+before asking for the next (:func:`slices`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import numpy.typing as npt
+import shapely
 
-__all__ = ["candidate_pairs"]
+__all__ = ["candidate_pairs", "slices"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
-BOOL = npt.NDArray[np.bool_]
 
-_MAX_ENTRIES = 40_000_000
+_SLICE_S = 6 * 3600.0
+_SPAN = 8  # rows spanning more slices than this go to the long-row tree
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
-_FLOOR = np.array([1e-4, 1e-4, 1e-4, 10.0])  # smallest cells: ~600 m, 10 m of altitude
-_BITS = 15
+def _slice_length(lo: F64, hi: F64) -> float:
+    """Six hours, or twice the median window if that is longer."""
+    return max(_SLICE_S, 2.0 * float(np.median(hi[:, 4] - lo[:, 4])))
 
 
-def _cell_size(lo: F64, hi: F64, factor: float) -> F64:
-    cell = np.maximum(np.median(hi[:, :4] - lo[:, :4], axis=0) * factor, _FLOOR)
-    # the third axis is the mean normal: a theatre is nearly flat along it
-    cell[2] = max(cell[2], float(hi[:, 2].max() - lo[:, 2].min()))
-    return cell
+def _meet(lo: F64, hi: F64, i: I64, j: I64) -> tuple[I64, I64]:
+    """Keep the pairs whose boxes also meet on z, altitude and time (x, y are the tree's)."""
+    keep = np.ones(len(i), dtype=bool)
+    for d in (2, 3, 4):
+        keep &= np.maximum(lo[i, d], lo[j, d]) <= np.minimum(hi[i, d], hi[j, d])
+    return i[keep], j[keep]
 
 
-def _register(lo: F64, hi: F64, cell: F64) -> tuple[I64, I64, I64, F64]:
-    """Entries (owner, cell coordinates, cell key) of every box in every cell it covers.
+def _tree(lo: F64, hi: F64, rows: I64) -> shapely.STRtree:
+    return shapely.STRtree(shapely.box(lo[rows, 0], lo[rows, 1], hi[rows, 0], hi[rows, 1]))
 
-    Returns the cell size actually used (doubled until the entries fit the budget).
+
+def slices(lo: F64, hi: F64) -> Iterator[tuple[I64, I64]]:
+    """Yield, slice by slice, the pairs ``i < j`` whose closed 5-D boxes intersect.
+
+    Rows longer than ``_SPAN - 1`` slices (zones valid for weeks) are kept out of the
+    slices: they go into one tree, joined once among themselves and queried by each
+    slice's short rows.  Shorter rows are put in every slice they meet.
     """
-    while True:
-        ilo = np.floor(lo[:, :4] / cell).astype(np.int64)
-        span = np.floor(hi[:, :4] / cell).astype(np.int64) - ilo + 1
-        per_box = np.prod(span, axis=1)
-        total = int(per_box.sum())
-        if total <= _MAX_ENTRIES:
-            break
-        cell = cell * 2.0
-    owner = np.repeat(np.arange(len(lo), dtype=np.int64), per_box)
-    rank = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(per_box) - per_box, per_box)
-    cells = np.empty((total, 4), dtype=np.int64)
-    for d in range(4):
-        s = span[owner, d]
-        cells[:, d] = ilo[owner, d] + rank % s
-        rank //= s
-    return owner, cells, _key(cells), cell
-
-
-def _key(cells: I64) -> I64:
-    # with the cell floors, every axis spans fewer than 2**15 cells (unit normals: 2/1e-4;
-    # altitude: 108 km / 10 m)
-    shifted = cells + (1 << (_BITS - 1))
-    key = shifted[:, 0]
-    for d in range(1, 4):
-        key = (key << _BITS) | shifted[:, d]
-    return key
-
-
-def _keep(lo: F64, hi: F64, i: I64, j: I64, home: I64, cell: F64) -> BOOL:
-    """Pairs whose boxes meet, counted in the cell holding their intersection's low corner."""
-    keep = i != j
-    for d in range(4):
-        low = np.maximum(lo[i, d], lo[j, d])
-        keep &= low <= np.minimum(hi[i, d], hi[j, d])
-        keep &= np.floor(low / cell[d]).astype(np.int64) == home[:, d]
-    keep &= np.maximum(lo[i, 4], lo[j, 4]) <= np.minimum(hi[i, 4], hi[j, 4])
-    return keep
-
-
-def _expand(counts: I64) -> tuple[I64, I64]:
-    """For entries with ``counts[e]`` partners each: (entry, k) for k in range(counts[e])."""
-    left = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-    k = np.arange(len(left), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    return left, k
-
-
-def _sweep(lo: F64, hi: F64) -> tuple[I64, I64]:
     if len(lo) < 2:
-        return _EMPTY, _EMPTY
-    owner, cells, key, cell = _register(lo, hi, _cell_size(lo, hi, 1.5))
-    t_lo, t_hi = lo[:, 4], hi[:, 4]
-    order = np.lexsort((t_lo[owner], key))
-    key, owner, cells = key[order], owner[order], cells[order]
-    group = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1
-    t_min = float(t_lo.min())
-    stride = float(t_hi.max()) - t_min + 1.0
-    # (cell, start) as one monotone float key; float rounding is monotone, so no pair is lost
-    start_key = group * stride + (t_lo[owner] - t_min)
-    end_key = group * stride + (t_hi[owner] - t_min)
-    partners = np.searchsorted(start_key, end_key, side="right") - np.arange(len(key)) - 1
-    left, k = _expand(partners)
-    right = left + 1 + k
-    i, j = owner[left], owner[right]
-    keep = _keep(lo, hi, i, j, cells[left], cell)
-    return i[keep], j[keep]
-
-
-def _bipartite(lo: F64, hi: F64, long_rows: I64) -> tuple[I64, I64]:
-    """Pairs (long row, any row) whose boxes meet; each long–long pair once."""
-    if not len(long_rows):
-        return _EMPTY, _EMPTY
-    cell = _cell_size(lo[long_rows], hi[long_rows], 1.0)
-    cell[2] = max(cell[2], float(hi[:, 2].max() - lo[:, 2].min()))
-    owner_a, _, key_a, cell = _register(lo, hi, cell)
-    owner_l, cells_l, key_l, _ = _register(lo[long_rows], hi[long_rows], cell)
-    order = np.argsort(key_a, kind="stable")
-    key_a, owner_a = key_a[order], owner_a[order]
-    first = np.searchsorted(key_a, key_l, side="left")
-    counts = np.searchsorted(key_a, key_l, side="right") - first
-    left, k = _expand(counts)
-    i = long_rows[owner_l[left]]
-    j = owner_a[first[left] + k]
-    is_long = np.zeros(len(lo), dtype=bool)
-    is_long[long_rows] = True
-    keep = _keep(lo, hi, i, j, cells_l[left], cell) & (~is_long[j] | (i < j))
-    return i[keep], j[keep]
-
-
-def candidate_pairs(lo: F64, hi: F64, long_s: float = 2 * 86_400.0) -> tuple[I64, I64]:
-    """All pairs ``i < j`` whose closed 5-D boxes (x, y, z, altitude, time) intersect."""
-    if len(lo) < 2:
-        return _EMPTY, _EMPTY
-    long = (hi[:, 4] - lo[:, 4]) > long_s
+        return
+    length = _slice_length(lo, hi)
+    long = (hi[:, 4] - lo[:, 4]) > (_SPAN - 1) * length
+    long_rows = np.nonzero(long)[0]
+    long_tree = _tree(lo, hi, long_rows) if len(long_rows) else None
+    if long_tree is not None:
+        a, b = long_tree.query(shapely.box(lo[long_rows, 0], lo[long_rows, 1], hi[long_rows, 0], hi[long_rows, 1]))
+        i, j = long_rows[a], long_rows[b]
+        keep = i < j
+        yield _meet(lo, hi, i[keep], j[keep])
     short_rows = np.nonzero(~long)[0]
-    si, sj = _sweep(lo[short_rows], hi[short_rows])
-    li, lj = _bipartite(lo, hi, np.nonzero(long)[0])
-    i = np.concatenate([short_rows[si], li])
-    j = np.concatenate([short_rows[sj], lj])
-    return np.minimum(i, j), np.maximum(i, j)
+    if not len(short_rows):
+        return
+    t0 = float(lo[short_rows, 4].min())
+    first = np.floor((lo[short_rows, 4] - t0) / length).astype(np.int64)
+    last = np.floor((hi[short_rows, 4] - t0) / length).astype(np.int64)
+    order = np.argsort(first, kind="stable")
+    first_sorted = first[order]
+    for s in range(int(last.max()) + 1):
+        # short rows span at most _SPAN slices: those alive in s started in s - _SPAN + 1 .. s
+        lo_k, hi_k = np.searchsorted(first_sorted, [s - _SPAN + 1, s + 1], side="left")
+        local = order[lo_k:hi_k]
+        local = local[last[local] >= s]
+        if not len(local):
+            continue
+        rows = short_rows[local]
+        boxes = shapely.box(lo[rows, 0], lo[rows, 1], hi[rows, 0], hi[rows, 1])
+        a, b = shapely.STRtree(boxes).query(boxes)
+        keep = a < b
+        i, j = _meet(lo, hi, rows[a[keep]], rows[b[keep]])
+        if long_tree is not None:
+            a, b = long_tree.query(boxes)
+            li, lj = _meet(lo, hi, rows[a], long_rows[b])
+            i, j = np.concatenate([i, li]), np.concatenate([j, lj])
+        # each pair once: in the slice where its time overlap starts
+        home = np.floor((np.maximum(lo[i, 4], lo[j, 4]) - t0) / length).astype(np.int64) == s
+        i, j = i[home], j[home]
+        yield np.minimum(i, j), np.maximum(i, j)
+
+
+def candidate_pairs(lo: F64, hi: F64) -> tuple[I64, I64]:
+    """All pairs ``i < j`` whose closed 5-D boxes (x, y, z, altitude, time) intersect."""
+    found = list(slices(lo, hi))
+    if not found:
+        return _EMPTY, _EMPTY
+    return np.concatenate([p[0] for p in found]), np.concatenate([p[1] for p in found])

@@ -38,6 +38,7 @@ from .geo import (
     LINE,
     POINT,
     POLYGON,
+    R_LOW_M,
     FootprintTable,
     densify,
     midpoint,
@@ -162,10 +163,17 @@ def lateral_gaps(a: FootprintTable, ia: I64, b: FootprintTable, ib: I64, minimum
     """
     count = len(ia)
     ra, rb = a.radius[ia], b.radius[ib]
-    _, _, dc = GEOD.inv(a.clon[ia], a.clat[ia], b.clon[ib], b.clat[ib])
-    dc = np.asarray(dc, dtype=np.float64)
-    gap = dc - a.rho[ia] - b.rho[ib]
     breach = np.zeros(count, dtype=bool)
+    # cheapest first: a geodesic of length s turns the normal by at most s / R_LOW_M, so
+    # the chord between centre normals bounds the centre distance from below
+    chord = np.linalg.norm(unit_normals(a.clon[ia], a.clat[ia]) - unit_normals(b.clon[ib], b.clat[ib]), axis=1)
+    gap = chord * R_LOW_M - a.rho[ia] - b.rho[ib]
+    maybe = np.nonzero(gap <= minimum)[0]
+    dc = np.full(count, np.inf)
+    if len(maybe):
+        _, _, exact = GEOD.inv(a.clon[ia[maybe]], a.clat[ia[maybe]], b.clon[ib[maybe]], b.clat[ib[maybe]])
+        dc[maybe] = exact
+        gap[maybe] = dc[maybe] - a.rho[ia[maybe]] - b.rho[ib[maybe]]
 
     near = gap <= minimum
     points = near & (a.kind[ia] == POINT) & (b.kind[ib] == POINT)

@@ -102,6 +102,6 @@ def length_m(value: float, units: str = "m", *, field: str = "value") -> float:
     9260.0
     """
     number = finite(value, field)
-    if units not in _LENGTHS:
+    if not isinstance(units, str) or units not in _LENGTHS:
         raise ValidationError(f"{field}.units", f"unknown length unit {units!r}; use one of {sorted(_LENGTHS)}")
-    return number * _LENGTHS[units]
+    return finite(number * _LENGTHS[units], field)
