@@ -99,6 +99,12 @@ class _Volumes:
         return len(self.lower)
 
 
+_BREACHED = tuple(
+    frozenset(d for bit, d in ((1, Dimension.LATERAL), (2, Dimension.VERTICAL), (4, Dimension.TIME)) if code & bit)
+    for code in range(8)
+)
+
+
 def _epoch(dt: datetime) -> float:
     return dt.timestamp()
 
@@ -189,33 +195,45 @@ def _conflicts(
     order = np.lexsort((gap[hits], pair_key))
     first = np.ones(len(order), dtype=bool)
     first[1:] = pair_key[order][1:] != pair_key[order][:-1]
+    chosen = hits[order[first]]
+    s = sel[chosen]
+    ii, jj = ia[chosen], ib[chosen]
+    lat_gap, t_gaps, v_gaps = gap[chosen], t_gap[s], v_gap[s]
+    overlap = start[s] < end[s]
+    w0 = np.where(overlap, start[s], end[s]).tolist()
+    w1 = np.where(overlap, end[s], start[s]).tolist()
+    # which minima are breached without contact, as one of eight shared frozensets
+    code = (lat_gap > 0) * 1 + (v_gaps > 0) * 2 + (~overlap) * 4
+    objects = minima.objects
     out: list[Conflict] = []
-    for k in hits[order[first]].tolist():
-        s = sel[k]
-        i, j = int(ia[k]), int(ib[k])
-        tg, vg, lg = float(t_gap[s]), float(v_gap[s]), float(gap[k])
-        w0, w1 = (float(start[s]), float(end[s])) if start[s] < end[s] else (float(end[s]), float(start[s]))
-        breached = set()
-        if lg > 0.0:
-            breached.add(Dimension.LATERAL)
-        if vg > 0.0:
-            breached.add(Dimension.VERTICAL)
-        if start[s] >= end[s]:
-            breached.add(Dimension.TIME)
+    for n, (i, j, tg, vg, lg, c, kai, kbi, vo) in enumerate(
+        zip(
+            ii.tolist(),
+            jj.tolist(),
+            t_gaps.tolist(),
+            v_gaps.tolist(),
+            lat_gap.tolist(),
+            code.tolist(),
+            ka[s].tolist(),
+            kb[s].tolist(),
+            np.maximum(0.0, hi[s] - lo[s]).tolist(),
+            strict=True,
+        )
+    ):
         out.append(
             Conflict(
                 a=VolumeRef(a.owner[i], int(a.index[i])),
                 b=VolumeRef(b.owner[j], int(b.index[j])),
                 party_a=a.party[i],
                 party_b=b.party[j],
-                window_start=datetime.fromtimestamp(w0, UTC),
-                window_end=datetime.fromtimestamp(w1, UTC),
+                window_start=datetime.fromtimestamp(w0[n], UTC),
+                window_end=datetime.fromtimestamp(w1[n], UTC),
                 time_gap_s=tg,
                 lateral_gap_m=lg,
                 vertical_gap_m=vg,
-                vertical_overlap_m=max(0.0, float(hi[s] - lo[s])),
-                minima=minima.objects[int(ka[s])][int(kb[s])],
-                breached=frozenset(breached),
+                vertical_overlap_m=vo,
+                minima=objects[kai][kbi],
+                breached=_BREACHED[c],
             )
         )
     return out

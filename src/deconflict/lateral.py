@@ -167,20 +167,18 @@ def lateral_gaps(a: FootprintTable, ia: I64, b: FootprintTable, ib: I64, minimum
     # cheapest first: a geodesic of length s turns the normal by at most s / R_LOW_M, so
     # the chord between centre normals bounds the centre distance from below
     chord = np.linalg.norm(unit_normals(a.clon[ia], a.clat[ia]) - unit_normals(b.clon[ib], b.clat[ib]), axis=1)
-    gap = chord * R_LOW_M - a.rho[ia] - b.rho[ib]
-    maybe = np.nonzero(gap <= minimum)[0]
-    dc = np.full(count, np.inf)
-    if len(maybe):
-        _, _, exact = GEOD.inv(a.clon[ia[maybe]], a.clat[ia[maybe]], b.clon[ib[maybe]], b.clat[ib[maybe]])
-        dc[maybe] = exact
-        gap[maybe] = dc[maybe] - a.rho[ia[maybe]] - b.rho[ib[maybe]]
-
+    gap = chord * R_LOW_M - a.rho[ia] - b.rho[ib] - 1e-3  # a millimetre for rounding
     near = gap <= minimum
-    points = near & (a.kind[ia] == POINT) & (b.kind[ib] == POINT)
-    gap[points] = np.maximum(0.0, dc[points] - ra[points] - rb[points])
-    breach[points] = (gap[points] < minimum[points]) | (gap[points] <= 0.0)
+    # two circles: the gap is the centres' geodesic distance less the radii, exactly
+    points = np.nonzero(near & (a.kind[ia] == POINT) & (b.kind[ib] == POINT))[0]
+    if len(points):
+        pa, pb = ia[points], ib[points]
+        _, _, dc = GEOD.inv(a.clon[pa], a.clat[pa], b.clon[pb], b.clat[pb])
+        gap[points] = np.maximum(0.0, np.asarray(dc) - ra[points] - rb[points])
+        breach[points] = (gap[points] < minimum[points]) | (gap[points] <= 0.0)
+        near[points] = False
 
-    rest = np.nonzero(near & ~points)[0]
+    rest = np.nonzero(near)[0]
     if not len(rest):
         return breach, gap
     pa, pb = ia[rest], ib[rest]
