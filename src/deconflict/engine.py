@@ -295,9 +295,14 @@ class Engine:
         self.limits = limits if limits is not None else Limits()
         self.include_same_party = include_same_party
         self._grid = GridIndex()
-        self._parts: list[tuple[_Volumes, F64, F64]] = []  # (volumes, box lo, box hi)
+        # Rows live in at most two parts: a large main part and a small tail that takes
+        # the inserts.  The tail is folded into the main part once it holds an eighth as
+        # many rows, so a live insert copies the tail, not the whole store (amortised
+        # O(1) copies per row).  Row numbers never change until a compaction.
+        self._main: _Part | None = None
+        self._tail: _Part | None = None
         self._rows: dict[str, list[int]] = {}
-        self._alive = np.zeros(0, dtype=bool)
+        self._alive = np.zeros(1024, dtype=bool)  # grows by doubling
         self._size = 0
         self._items = 0
         self._volumes = 0  # volumes ever inserted: numbers them
@@ -338,11 +343,26 @@ class Engine:
         lo, hi = _boxes(vols, 0.0, 0.0)
         base = self._size
         self._grid.insert(np.arange(base, base + len(vols), dtype=np.int64), lo, hi)
-        self._parts.append((vols, lo, hi))
-        self._alive = np.concatenate([self._alive, np.ones(len(vols), dtype=bool)])
+        self._append(_Part(vols, lo, hi, base))
         self._size += len(vols)
+        if self._size > len(self._alive):
+            grown = np.zeros(max(self._size, 2 * len(self._alive)), dtype=bool)
+            grown[: len(self._alive)] = self._alive
+            self._alive = grown
+        self._alive[base : self._size] = True
         for r, owner in enumerate(vols.owner):
             self._rows.setdefault(owner, []).append(base + r)
+
+    def _append(self, part: _Part) -> None:
+        if self._main is None:
+            self._main = part
+            return
+        self._tail = part if self._tail is None else _Part.join(self._tail, part)
+        if len(self._tail.vols) * 8 >= len(self._main.vols):
+            self._main, self._tail = _Part.join(self._main, self._tail), None
+
+    def _parts(self) -> list[_Part]:
+        return [p for p in (self._main, self._tail) if p is not None]
 
     def remove(self, item_id: str) -> None:
         """Drop every volume of the item with this id."""
@@ -350,39 +370,40 @@ class Engine:
         if rows is None:
             raise IndexStateError("id", f"{item_id!r} is not indexed")
         self._live_volumes -= self._volume_count.pop(item_id)
-        _, lo, hi = self._merged()
         drop = np.array(rows, dtype=np.int64)
-        self._grid.remove(drop, lo[drop], hi[drop])
+        for part in self._parts():
+            local = drop[(drop >= part.base) & (drop < part.base + len(part.vols))] - part.base
+            if len(local):
+                self._grid.remove(local + part.base, part.lo[local], part.hi[local])
         self._alive[drop] = False
-        if len(self._alive) > 1024 and self._alive.sum() * 2 < len(self._alive):
+        if self._size > 1024 and self._alive[: self._size].sum() * 2 < self._size:
             self._compact()
 
     def _compact(self) -> None:
         """Rebuild without the removed volumes (their rows would otherwise stay)."""
-        vols, lo, hi = self._merged()
-        keep = np.nonzero(self._alive)[0]
-        vols, lo, hi = _take(vols, keep), lo[keep], hi[keep]
+        parts = self._parts()
+        whole = parts[0] if len(parts) == 1 else _Part.join(*parts)
+        keep = np.nonzero(self._alive[: self._size])[0]
+        vols, lo, hi = _take(whole.vols, keep), whole.lo[keep], whole.hi[keep]
         self._grid.clear()
         self._grid.insert(np.arange(len(keep), dtype=np.int64), lo, hi)
-        self._parts = [(vols, lo, hi)]
-        self._alive = np.ones(len(keep), dtype=bool)
+        self._main, self._tail = _Part(vols, lo, hi, 0), None
+        self._alive = np.ones(max(1024, len(keep)), dtype=bool)
+        self._alive[len(keep) :] = False
         self._size = len(keep)
         self._rows = {}
         for r, owner in enumerate(vols.owner):
             self._rows.setdefault(owner, []).append(r)
 
-    def _merged(self) -> tuple[_Volumes, F64, F64]:
-        """All parts as one: merged lazily, so a run of inserts costs one concatenation."""
-        if len(self._parts) != 1:
-            merged = (
-                _concat([p[0] for p in self._parts]),
-                np.vstack([p[1] for p in self._parts]),
-                np.vstack([p[2] for p in self._parts]),
-            )
-            self._parts = [merged]
-        return self._parts[0]
-
     # --- queries --------------------------------------------------------------------
+
+    def _candidates(self, lo: F64, hi: F64, exclude: str | None) -> I64:
+        rows = self._grid.query(lo, hi)
+        rows = rows[self._alive[rows]]
+        own = self._rows.get(exclude) if exclude is not None else None
+        if own:
+            rows = rows[~np.isin(rows, own)]
+        return rows
 
     def query(self, item: Item, *, widen_m: float = 0.0, widen_s: float = 0.0) -> list[VolumeRef]:
         """Indexed volumes that may come within ``widen_m`` / ``widen_s`` of ``item``.
@@ -390,13 +411,13 @@ class Engine:
         A coarse, conservative candidate list (a superset of the conflicts).
         """
         cand = _prepare_items([item], self.limits, self._party_codes)
-        if not self._size:
-            return []
-        store = self._merged()[0]
         lo, hi = _boxes(cand, widen_m, widen_s)
-        rows = self._grid.query(lo, hi)
-        rows = rows[self._alive[rows]]
-        return sorted({VolumeRef(store.owner[r], int(store.index[r])) for r in rows.tolist()})
+        rows = self._candidates(lo, hi, None)
+        refs: set[VolumeRef] = set()
+        for part in self._parts():
+            local = rows[(rows >= part.base) & (rows < part.base + len(part.vols))] - part.base
+            refs.update(VolumeRef(part.vols.owner[r], int(part.vols.index[r])) for r in local.tolist())
+        return sorted(refs)
 
     def check(self, item: Item, *, include_same_party: bool | None = None) -> list[Conflict]:
         """Every conflict between ``item``'s volumes and the indexed ones.
@@ -405,20 +426,38 @@ class Engine:
         """
         same = self.include_same_party if include_same_party is None else include_same_party
         cand = _prepare_items([item], self.limits, self._party_codes)
-        if not self._size:
-            return []
-        store = self._merged()[0]
         widest = self.minima.widest
         lo, hi = _boxes(cand, widest.lateral_m, widest.time_s)
-        rows = self._grid.query(lo, hi)
-        rows = rows[self._alive[rows]]
-        own = self._rows.get(item.id)
-        if own:
-            rows = rows[~np.isin(rows, own)]
-        # every candidate volume against every row found: the filters are vectorised
-        a_rows = np.repeat(np.arange(len(cand), dtype=np.int64), len(rows))
-        b_rows = np.tile(rows, len(cand))
-        return _conflicts(cand, a_rows, store, b_rows, self.minima, same)
+        rows = self._candidates(lo, hi, item.id)
+        found: list[Conflict] = []
+        for part in self._parts():
+            local = rows[(rows >= part.base) & (rows < part.base + len(part.vols))] - part.base
+            if not len(local):
+                continue
+            # every candidate volume against every row found: the filters are vectorised
+            a_rows = np.repeat(np.arange(len(cand), dtype=np.int64), len(local))
+            b_rows = np.tile(local, len(cand))
+            found.extend(_conflicts(cand, a_rows, part.vols, b_rows, self.minima, same))
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """Consecutive rows of the engine's store, from row ``base`` on, with their boxes."""
+
+    vols: _Volumes
+    lo: F64
+    hi: F64
+    base: int
+
+    @staticmethod
+    def join(*parts: _Part) -> _Part:
+        return _Part(
+            _concat([p.vols for p in parts]),
+            np.vstack([p.lo for p in parts]),
+            np.vstack([p.hi for p in parts]),
+            parts[0].base,
+        )
 
 
 def _concat(parts: list[_Volumes]) -> _Volumes:
