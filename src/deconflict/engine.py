@@ -335,6 +335,10 @@ class Engine:
         if not items:
             return
         vols = _prepare_items(items, self.limits, self._party_codes, self._items, self._volumes)
+        if len(vols) > 1:
+            # rows in time order: the rows one query gathers then sit near each other in
+            # memory, which matters once the columns outgrow the CPU caches
+            vols = _take(vols, np.argsort(vols.t0, kind="stable"))
         self._items += len(items)
         for item in items:
             self._volume_count[item.id] = len(item.volumes)
