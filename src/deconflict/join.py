@@ -23,14 +23,13 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-__all__ = ["candidate_pairs", "slices"]
+__all__ = ["slices"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 _SLICE_S = 6 * 3600.0
 _SPAN = 8  # rows spanning more slices than this go to the long-row tree
-_EMPTY = np.zeros(0, dtype=np.int64)
 
 
 def _slice_length(lo: F64, hi: F64) -> float:
@@ -96,11 +95,3 @@ def slices(lo: F64, hi: F64) -> Iterator[tuple[I64, I64]]:
         home = np.floor((np.maximum(lo[i, 4], lo[j, 4]) - t0) / length).astype(np.int64) == s
         i, j = i[home], j[home]
         yield np.minimum(i, j), np.maximum(i, j)
-
-
-def candidate_pairs(lo: F64, hi: F64) -> tuple[I64, I64]:
-    """All pairs ``i < j`` whose closed 5-D boxes (x, y, z, altitude, time) intersect."""
-    found = list(slices(lo, hi))
-    if not found:
-        return _EMPTY, _EMPTY
-    return np.concatenate([p[0] for p in found]), np.concatenate([p[1] for p in found])
