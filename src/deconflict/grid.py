@@ -135,4 +135,8 @@ class GridIndex:
                 found.append(cell)
         if not found:
             return np.zeros(0, dtype=np.int64)
-        return np.unique(np.concatenate(found)).astype(np.int64)
+        # sort and drop repeats: several times faster than np.unique on these small arrays
+        rows = np.sort(np.concatenate(found)).astype(np.int64)
+        fresh = np.ones(len(rows), dtype=bool)
+        np.not_equal(rows[1:], rows[:-1], out=fresh[1:])
+        return rows[fresh]

@@ -68,8 +68,10 @@ def _geometries(kind: npt.NDArray[np.int8], pair_of_vertex: I64, x: F64, y: F64,
         sel = vkind == code
         if not sel.any():
             continue
-        owners = pair_of_vertex[sel]
-        rows, compact = np.unique(owners, return_inverse=True)
+        owners = pair_of_vertex[sel]  # non-decreasing: vertices come grouped by pair
+        change = np.ones(len(owners), dtype=bool)
+        np.not_equal(owners[1:], owners[:-1], out=change[1:])
+        rows, compact = owners[change], np.cumsum(change) - 1
         if code == POINT:
             out[rows] = shapely.points(xy[sel])
         elif code == LINE:
