@@ -193,26 +193,33 @@ class Planar:
     def buffered(self, flat: Flat) -> npt.NDArray[np.object_]:
         """Each footprint as one planar shapely geometry: the core buffered by its radius."""
         x, y = self.transformer.transform(flat.lon, flat.lat)
-        xy = np.column_stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
-        owner = np.repeat(np.arange(len(flat), dtype=np.int64), flat.n)
-        vform = flat.form[owner]
-        cores = np.empty(len(flat), dtype=object)
-        for code in (POINT, LINE, POLYGON):
-            sel = vform == code
-            if not sel.any():
-                continue
-            rows, compact = np.unique(owner[sel], return_inverse=True)
-            if code == POINT:
-                cores[rows] = shapely.points(xy[sel])
-            elif code == LINE:
-                cores[rows] = shapely.linestrings(xy[sel], indices=compact)
-            else:
-                cores[rows] = shapely.polygons(shapely.linearrings(xy[sel], indices=compact))
+        cores = core_geometries(flat, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
         out = cores.copy()
         wide = flat.radius > 0
         out[wide] = shapely.buffer(cores[wide], flat.radius[wide])
         shapely.prepare(out)
         return out
+
+
+def core_geometries(flat: Flat, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> npt.NDArray[np.object_]:
+    """Each volume's core (point, line string or polygon) as a shapely geometry, built
+    from its vertices' coordinates ``x``, ``y`` (lon/lat or projected)."""
+    xy = np.column_stack([x, y])
+    owner = np.repeat(np.arange(len(flat), dtype=np.int64), flat.n)
+    vform = flat.form[owner]
+    cores = np.empty(len(flat), dtype=object)
+    for code in (POINT, LINE, POLYGON):
+        sel = vform == code
+        if not sel.any():
+            continue
+        rows, compact = np.unique(owner[sel], return_inverse=True)
+        if code == POINT:
+            cores[rows] = shapely.points(xy[sel])
+        elif code == LINE:
+            cores[rows] = shapely.linestrings(xy[sel], indices=compact)
+        else:
+            cores[rows] = shapely.polygons(shapely.linearrings(xy[sel], indices=compact))
+    return cores
 
 
 def planar_for(flat: Flat) -> Planar:

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import psycopg
 import shapely
 
-from .common import POINT, POLYGON, Flat, Key, Minima, key
+from .common import Flat, Key, Minima, core_geometries, key
 
 _CHECK_SQL = """
 SELECT v.owner, v.idx
@@ -62,22 +62,7 @@ WHERE a.id < b.id AND a.party <> b.party AND a.owner <> b.owner AND a.id %% %(ev
 
 def core_wkb(flat: Flat) -> list[str]:
     """Hex EWKB (SRID 4326) of every volume's core, in lon/lat."""
-    xy = np.column_stack([flat.lon, flat.lat])
-    owner = np.repeat(np.arange(len(flat), dtype=np.int64), flat.n)
-    vform = flat.form[owner]
-    cores = np.empty(len(flat), dtype=object)
-    for code in (POINT, 1, POLYGON):
-        sel = vform == code
-        if not sel.any():
-            continue
-        rows, compact = np.unique(owner[sel], return_inverse=True)
-        if code == POINT:
-            cores[rows] = shapely.points(xy[sel])
-        elif code == POLYGON:
-            cores[rows] = shapely.polygons(shapely.linearrings(xy[sel], indices=compact))
-        else:
-            cores[rows] = shapely.linestrings(xy[sel], indices=compact)
-    cores = shapely.set_srid(cores, 4326)
+    cores = shapely.set_srid(core_geometries(flat, flat.lon, flat.lat), 4326)
     out: list[str] = shapely.to_wkb(cores, hex=True, include_srid=True).tolist()
     return out
 
