@@ -376,7 +376,7 @@ class Engine:
         self._live_volumes -= self._volume_count.pop(item_id)
         drop = np.array(rows, dtype=np.int64)
         for part in self._parts():
-            local = drop[(drop >= part.base) & (drop < part.base + len(part.vols))] - part.base
+            local = part.local(drop)
             if len(local):
                 self._grid.remove(local + part.base, part.lo[local], part.hi[local])
         self._alive[drop] = False
@@ -419,7 +419,7 @@ class Engine:
         rows = self._candidates(lo, hi, None)
         refs: set[VolumeRef] = set()
         for part in self._parts():
-            local = rows[(rows >= part.base) & (rows < part.base + len(part.vols))] - part.base
+            local = part.local(rows)
             refs.update(VolumeRef(part.vols.owner[r], int(part.vols.index[r])) for r in local.tolist())
         return sorted(refs)
 
@@ -435,7 +435,7 @@ class Engine:
         rows = self._candidates(lo, hi, item.id)
         found: list[Conflict] = []
         for part in self._parts():
-            local = rows[(rows >= part.base) & (rows < part.base + len(part.vols))] - part.base
+            local = part.local(rows)
             if not len(local):
                 continue
             # every candidate volume against every row found: the filters are vectorised
@@ -453,6 +453,10 @@ class _Part:
     lo: F64
     hi: F64
     base: int
+
+    def local(self, rows: I64) -> I64:
+        """Those of the store's ``rows`` that are in this part, as positions in it."""
+        return rows[(rows >= self.base) & (rows < self.base + len(self.vols))] - self.base
 
     @staticmethod
     def join(*parts: _Part) -> _Part:
