@@ -42,6 +42,7 @@ __all__ = [
     "footprints_near",
     "keys",
     "minima_tables",
+    "minima_values",
     "scenes",
     "volume",
     "zone",
@@ -65,8 +66,8 @@ def activity(id_: str, party: str, *volumes: Volume4D, kind: str = "air_sortie")
     return Activity(id_, party, ActivityKind(kind), tuple(volumes))
 
 
-def zone(id_: str, party: str, *volumes: Volume4D, kind: str = "base") -> Zone:
-    return Zone(id_, party, ZoneKind(kind), tuple(volumes))
+def zone(id_: str, party: str, *volumes: Volume4D, kind: str = "base", minima: SeparationMinima | None = None) -> Zone:
+    return Zone(id_, party, ZoneKind(kind), tuple(volumes), minima)
 
 
 def keys(conflicts: Sequence[Conflict]) -> set[tuple[VolumeRef, VolumeRef]]:
@@ -145,10 +146,13 @@ def minima_tables(draw: st.DrawFn) -> MinimaTable:
 
 
 @st.composite
-def scenes(draw: st.DrawFn, max_items: int = 4, max_volumes: int = 2) -> list[Activity | Zone]:
+def scenes(
+    draw: st.DrawFn, max_items: int = 4, max_volumes: int = 2, zone_minima: bool = False
+) -> list[Activity | Zone]:
     """A few activities and zones of two or three parties, near one another in space and
     time, with integer-metre altitudes and whole-minute windows (some lasting days, as a
-    zone's would; some far below or above the usual heights)."""
+    zone's would; some far below or above the usual heights).  With ``zone_minima`` about
+    half the items are zones, and a zone often carries its own minima."""
     anchor = draw(anchors())
     spread = draw(st.sampled_from([3_000.0, 30_000.0, 300_000.0]))
     base = draw(st.integers(0, 1440))  # windows cross the engine's time buckets anywhere
@@ -168,8 +172,11 @@ def scenes(draw: st.DrawFn, max_items: int = 4, max_volumes: int = 2) -> list[Ac
             vols.append(volume(draw(footprints_near(anchor, spread)), lower, upper, start, end))
         party = draw(st.sampled_from(["alpha", "bravo", "charlie"]))
         kind = draw(st.sampled_from(KINDS))
+        if zone_minima and draw(st.booleans()):
+            kind = draw(st.sampled_from([k.value for k in ZoneKind]))
         if kind in {k.value for k in ZoneKind}:
-            items.append(Zone(f"Z{n}", party, ZoneKind(kind), tuple(vols)))
+            own = draw(st.none() | minima_values()) if zone_minima else None
+            items.append(Zone(f"Z{n}", party, ZoneKind(kind), tuple(vols), own))
         else:
             items.append(Activity(f"A{n}", party, ActivityKind(kind), tuple(vols)))
     return items

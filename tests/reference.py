@@ -28,7 +28,8 @@ millimetre for footprints up to ~1 000 km across (see ``tests/test_reference.py`
 
 The time, vertical and lateral decisions follow the rule stated in
 :mod:`deconflict.model`, computed exactly (time with integer microseconds, altitudes with
-rational arithmetic)::
+rational arithmetic).  The minima are the table's for the two kinds, unless a zone of the
+pair carries its own (:func:`applied_minima`)::
 
     >>> from deconflict.model import Circle
     >>> round(core_distance(Circle((0.0, 0.0), 0.0), Circle((0.0, 1.0), 0.0)), 3)
@@ -64,6 +65,7 @@ __all__ = [
     "TOUCH_M",
     "Core",
     "RefDecision",
+    "applied_minima",
     "core_distance",
     "core_of",
     "distances_to_segment",
@@ -372,6 +374,33 @@ def _micros(delta: timedelta) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def applied_minima(
+    kind_a: str,
+    kind_b: str,
+    table: MinimaTable,
+    own_a: SeparationMinima | None = None,
+    own_b: SeparationMinima | None = None,
+) -> SeparationMinima:
+    """The minima for a pair: a zone's own replace the table's; of two zones' own, the
+    larger in each dimension."""
+    if own_a is None and own_b is None:
+        return table.between(str(kind_a), str(kind_b))
+    if own_a is None:
+        assert own_b is not None
+        return own_b
+    if own_b is None:
+        return own_a
+    return SeparationMinima(
+        max(own_a.lateral_m, own_b.lateral_m),
+        max(own_a.vertical_m, own_b.vertical_m),
+        max(own_a.time_s, own_b.time_s),
+    )
+
+
+def _own(item: Activity | Zone) -> SeparationMinima | None:
+    return item.minima if isinstance(item, Zone) else None
+
+
 def reference_conflict(
     vol_a: Volume4D,
     kind_a: str,
@@ -380,9 +409,19 @@ def reference_conflict(
     minima: MinimaTable | SeparationMinima,
     *,
     always_lateral: bool = False,
+    own_a: SeparationMinima | None = None,
+    own_b: SeparationMinima | None = None,
 ) -> RefDecision:
-    """Decide one pair of volumes by the rule in :mod:`deconflict.model`'s docstring."""
-    m = minima if isinstance(minima, SeparationMinima) else minima.between(str(kind_a), str(kind_b))
+    """Decide one pair of volumes by the rule in :mod:`deconflict.model`'s docstring.
+
+    ``own_a``/``own_b`` are the own minima of a zone owning that volume (if any): they
+    replace the table's (:func:`applied_minima`).  A plain :class:`SeparationMinima` as
+    ``minima`` is used as it is.
+    """
+    if isinstance(minima, SeparationMinima):
+        m = minima
+    else:
+        m = applied_minima(str(kind_a), str(kind_b), minima, own_a, own_b)
 
     # time: half-open windows
     start = max(vol_a.window.start, vol_b.window.start)
@@ -443,7 +482,16 @@ def reference_all_pairs(
                 continue
             if not include_same_party and item_a.party == item_b.party:
                 continue
-            decision = reference_conflict(va, item_a.kind, vb, item_b.kind, minima_table, always_lateral=always_lateral)
+            decision = reference_conflict(
+                va,
+                item_a.kind,
+                vb,
+                item_b.kind,
+                minima_table,
+                always_lateral=always_lateral,
+                own_a=_own(item_a),
+                own_b=_own(item_b),
+            )
             out[_key(VolumeRef(item_a.id, ka), VolumeRef(item_b.id, kb))] = decision
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tracemalloc
 from datetime import timedelta
 
@@ -507,3 +508,198 @@ def test_a_few_huge_footprints_among_points_stay_cheap_in_the_batch_join() -> No
     assert peak < 50e6, f"{peak / 1e6:.0f} MB for eight volumes"
     ref = reference_all_pairs(points + huge, minima)
     assert keys(found) == {k for k, d in ref.items() if d.conflict}
+
+
+# --- a zone's own minima --------------------------------------------------------------------
+
+
+def _online(indexed: list[Activity | Zone], probe: Activity | Zone, minima: MinimaTable) -> dict:  # type: ignore[type-arg]
+    engine = Engine(minima)
+    engine.insert_many(indexed)
+    return {c.key: c for c in engine.check(probe)}
+
+
+def _both_ways(a: Activity | Zone, b: Activity | Zone, minima: MinimaTable) -> list[dict]:  # type: ignore[type-arg]
+    """The conflicts of a pair by the batch, by checking a against b and b against a."""
+    return [
+        {c.key: c for c in all_conflicts([a, b], minima)},
+        _online([b], a, minima),
+        _online([a], b, minima),
+    ]
+
+
+def test_a_zone_with_large_own_minima_finds_what_the_table_would_not() -> None:
+    table = MinimaTable(SeparationMinima(0, 0, 0))  # plain intersection: the check widens by nothing
+    own = SeparationMinima(10_000, 300, 1800)
+    site = zone("Z", "bravo", volume(Circle(HERE, 1000.0), 0, 100, 0, 60), kind="protected_site", minima=own)
+    # 5 km from the site's edge, 200 m above it, 20 minutes after it
+    near = activity("A", "alpha", volume(Circle(offset(*HERE, 90.0, 7000.0), 1000.0), 300, 400, 80, 120))
+    far = activity("F", "alpha", volume(Circle(offset(*HERE, 90.0, 13_000.0), 1000.0), 300, 400, 80, 120))
+    assert all_conflicts([dataclasses.replace(site, minima=None), near], table) == []
+    for found in _both_ways(site, near, table):
+        (c,) = found.values()
+        assert c.key == (VolumeRef("A", 0), VolumeRef("Z", 0))
+        assert c.minima is own
+        assert c.lateral_gap_m == pytest.approx(5000.0, abs=1e-3)
+        assert (c.vertical_gap_m, c.time_gap_s) == (200.0, 1200.0)
+        assert c.breached == frozenset({Dimension.LATERAL, Dimension.VERTICAL, Dimension.TIME})
+    for found in _both_ways(site, far, table):
+        assert found == {}
+
+
+def test_a_zone_with_small_own_minima_is_not_judged_by_the_table() -> None:
+    table = MinimaTable(
+        SeparationMinima(20_000, 1000, 3600), {("air_sortie", "base"): SeparationMinima(10_000, 1000, 3600)}
+    )
+    own = SeparationMinima(1000, 0, 0)
+    base = zone("Z", "bravo", volume(Circle(HERE, 1000.0), 0, 100, 0, 60), minima=own)
+    near = activity("A", "alpha", volume(Circle(offset(*HERE, 0.0, 7000.0), 1000.0), 0, 100, 0, 60))
+    (c,) = all_conflicts([dataclasses.replace(base, minima=None), near], table)
+    assert c.minima == SeparationMinima(10_000, 1000, 3600)
+    for found in _both_ways(base, near, table):
+        assert found == {}
+    touching = activity("T", "alpha", volume(Circle(offset(*HERE, 0.0, 2500.0), 1000.0), 0, 100, 0, 60))
+    for found in _both_ways(base, touching, table):
+        (c,) = found.values()
+        assert c.minima is own and c.lateral_gap_m == pytest.approx(500.0, abs=1e-3)
+    # other pairs still go by the table
+    other = activity("B", "charlie", volume(Circle(offset(*HERE, 0.0, 20_000.0), 1000.0), 0, 100, 0, 60))
+    assert keys(all_conflicts([base, near, other], table)) == {(VolumeRef("A", 0), VolumeRef("B", 0))}
+
+
+def test_two_zones_with_own_minima_take_the_larger_in_each_dimension() -> None:
+    table = MinimaTable(SeparationMinima(50_000, 5000, 7200))
+    a = zone("ZA", "alpha", volume(Circle(HERE, 100.0), 0, 100, 0, 60), minima=SeparationMinima(1000, 0, 0))
+    b = zone(
+        "ZB",
+        "bravo",
+        volume(Circle(offset(*HERE, 45.0, 1000.0), 100.0), 400, 500, 65, 90),
+        kind="training_area",
+        minima=SeparationMinima(0, 500, 600),
+    )
+    for found in _both_ways(a, b, table):
+        (c,) = found.values()
+        assert c.minima == SeparationMinima(1000, 500, 600)
+        assert (c.vertical_gap_m, c.time_gap_s) == (300.0, 300.0)
+        assert c.lateral_gap_m == pytest.approx(800.0, abs=1e-3)
+    same = dataclasses.replace(b, minima=a.minima)
+    for found in _both_ways(a, same, table):
+        assert found == {}  # 300 m apart vertically, with no vertical minimum
+    # a zone with own minima against a zone without: the own minima alone
+    plain = dataclasses.replace(b, minima=None)
+    for found in _both_ways(a, plain, table):
+        assert found == {}
+
+
+def test_removing_a_zone_with_own_minima() -> None:
+    table = MinimaTable(SeparationMinima(0, 0, 0))
+    site = zone("Z", "bravo", volume(Circle(HERE, 1000.0), 0, 100, 0, 60), minima=SeparationMinima(10_000, 0, 0))
+    probe = activity("A", "alpha", volume(Circle(offset(*HERE, 90.0, 7000.0), 1000.0), 0, 100, 0, 60))
+    engine = Engine(table)
+    engine.insert_many([sortie(f"S{k}", "charlie", 30.0 + 0.01 * k) for k in range(10)])
+    engine.insert(site)
+    assert keys(engine.check(probe)) == {(VolumeRef("A", 0), VolumeRef("Z", 0))}
+    engine.remove("Z")
+    assert engine.check(probe) == []
+    engine.insert(dataclasses.replace(site, minima=None))  # the same zone again, judged by the table
+    assert engine.check(probe) == []
+    engine.remove("Z")
+    engine.insert(dataclasses.replace(site, minima=SeparationMinima(6500, 0, 0)))
+    (c,) = engine.check(probe)
+    assert c.minima == SeparationMinima(6500, 0, 0)
+
+
+def test_zone_minima_survive_compaction_and_tail_merges() -> None:
+    table = MinimaTable(SeparationMinima(0, 0, 0))
+    own = SeparationMinima(10_000, 0, 0)
+    sites = [
+        zone(f"Z{k}", "bravo", volume(Circle((20.0 + k, 10.0), 1000.0), 0, 100, 0, 60), minima=own) for k in range(3)
+    ]
+    engine = Engine(table)
+    engine.insert(sites[0])
+    filler = _grid_items(1300)
+    engine.insert_many(filler[:700])
+    engine.insert(sites[1])  # lands in the tail
+    for item in filler[700:]:
+        engine.insert(item)
+    engine.insert(sites[2])
+    for item in filler:
+        engine.remove(item.id)  # compacts
+    assert len(engine) == 3
+    for k in range(3):
+        probe = activity("A", "alpha", volume(Circle(offset(20.0 + k, 10.0, 90.0, 7000.0), 1000.0), 0, 100, 0, 60))
+        (c,) = engine.check(probe)
+        assert c.b == VolumeRef(f"Z{k}", 0) and c.minima is own
+
+
+def test_checking_a_zone_with_own_minima_widens_by_them() -> None:
+    table = MinimaTable(SeparationMinima(100, 0, 0))
+    engine = Engine(table)
+    engine.insert_many(
+        [
+            activity(f"A{k}", "alpha", volume(Circle(offset(*HERE, 90.0, 3000.0 * k), 500.0), 0, 100, 0, 60))
+            for k in range(1, 8)
+        ]
+    )
+    site = zone("Z", "bravo", volume(Circle(HERE, 500.0), 0, 100, 0, 60), minima=SeparationMinima(10_000, 0, 0))
+    # gaps 2 km, 5 km, 8 km, 11 km …: the first three are within 10 km
+    assert {c.b for c in engine.check(site)} == {VolumeRef("A1", 0), VolumeRef("A2", 0), VolumeRef("A3", 0)}
+    late = dataclasses.replace(
+        site,
+        volumes=(volume(Circle(HERE, 500.0), 0, 100, 90, 120),),
+        minima=SeparationMinima(10_000, 0, 1801),
+    )
+    assert {c.b for c in engine.check(late)} == {VolumeRef("A1", 0), VolumeRef("A2", 0), VolumeRef("A3", 0)}
+    assert engine.check(dataclasses.replace(late, minima=SeparationMinima(10_000, 0, 1800))) == []
+
+
+def test_scene_with_zone_minima_matches_the_reference() -> None:
+    items = [
+        dataclasses.replace(it, minima=SeparationMinima(500.0 * (k % 5), 100.0 * (k % 3), 300.0 * (k % 4)))
+        if isinstance(it, Zone) and k % 8 != 7
+        else it
+        for k, it in enumerate(_scene())
+    ]
+    assert any(isinstance(it, Zone) and it.minima is not None for it in items)
+    ref = reference_all_pairs(items, MINIMA)
+    got = {c.key: c for c in all_conflicts(items, MINIMA)}
+    assert set(got) <= set(ref)
+    for k, d in ref.items():
+        if d.borderline():
+            continue
+        assert (k in got) == d.conflict, (k, d)
+        if d.conflict:
+            assert got[k].minima == d.minima
+    engine = Engine(MINIMA)
+    found = set()
+    for item in items:
+        found |= keys(engine.check(item))
+        engine.insert(item)
+    assert found == set(got)
+
+
+@pytest.mark.parametrize("zone_indexed", [True, False])
+def test_the_online_check_reaches_as_far_as_a_zones_own_minima(zone_indexed: bool) -> None:
+    """Farther than the index's cells (~50 km, 6 h) and than the table's minima."""
+    table = MinimaTable(SeparationMinima(1000, 0, 60))
+    own = SeparationMinima(300_000, 0, 13 * 3600)
+    site = zone("Z", "bravo", volume(Circle(HERE, 1000.0), 0, 100, 0, 60), minima=own)
+    # 250 km away in space; 12 hours later in time
+    far_off = [
+        activity("L", "alpha", volume(Circle(offset(*HERE, 30.0, 252_000.0), 1000.0), 0, 100, 0, 60)),
+        activity("T", "alpha", volume(Circle(HERE, 1000.0), 0, 100, 13 * 60, 14 * 60)),
+        activity("LT", "alpha", volume(Circle(offset(*HERE, 200.0, 252_000.0), 1000.0), 0, 100, 13 * 60, 14 * 60)),
+    ]
+    beyond = [
+        activity("X", "alpha", volume(Circle(offset(*HERE, 30.0, 352_000.0), 1000.0), 0, 100, 0, 60)),
+        activity("Y", "alpha", volume(Circle(HERE, 1000.0), 0, 100, 14 * 60 + 1, 15 * 60)),
+    ]
+    expected = {(VolumeRef(a.id, 0), VolumeRef("Z", 0)) for a in far_off}
+    assert keys(all_conflicts([site, *far_off, *beyond], table)) == expected
+    engine = Engine(table)
+    if zone_indexed:
+        engine.insert(site)
+        assert set().union(*(keys(engine.check(a)) for a in far_off + beyond)) == expected
+    else:
+        engine.insert_many(far_off + beyond)
+        assert keys(engine.check(site)) == expected

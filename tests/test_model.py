@@ -368,6 +368,32 @@ def test_a_single_volume_is_accepted() -> None:
     assert Activity("A-1", "alpha", ActivityKind.EXERCISE, VOLUME).volumes == (VOLUME,)  # type: ignore[arg-type]
 
 
+def test_a_zone_may_carry_its_own_minima() -> None:
+    assert Zone("Z-1", "alpha", ZoneKind.BASE, (VOLUME,)).minima is None
+    own = SeparationMinima(10_000, 300, 600)
+    z = Zone("Z-1", "alpha", ZoneKind.BASE, (VOLUME,), own)
+    assert z.minima is own
+    assert Zone("Z-1", "alpha", ZoneKind.BASE, (VOLUME,), minima=None).minima is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        5000,
+        0.0,
+        "10 km",
+        {"lateral_m": 1000.0},
+        (1000.0, 0.0, 0.0),
+        MinimaTable(),
+        False,
+    ],
+)
+def test_bad_zone_minima_are_refused(bad: object) -> None:
+    with pytest.raises(ValidationError) as e:
+        Zone("Z-1", "alpha", ZoneKind.BASE, (VOLUME,), bad)  # type: ignore[arg-type]
+    refused(e, "minima", "must be SeparationMinima or None")
+
+
 # --- minima -------------------------------------------------------------------------------
 
 

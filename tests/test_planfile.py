@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from deconflict.cli import app
 from deconflict.errors import ValidationError
+from deconflict.model import SeparationMinima, Zone
 from deconflict.planfile import load_plan, parse_plan
 
 
@@ -136,3 +137,71 @@ def test_cli_validate_names_the_bad_field_and_exits_2(tmp_path: Path) -> None:
     assert "self-intersection" in result.output
     ok = CliRunner().invoke(app, ["validate", write(tmp_path, plan(volume()))])
     assert ok.exit_code == 0 and "ok: 1 item(s), 1 volume(s)" in ok.output
+
+
+def _zone(**overrides: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "type": "zone",
+        "id": "H-1",
+        "party": "bravo",
+        "kind": "protected_site",
+        "volumes": [volume(geoid_undulation_m=20.0)],
+    }
+    base.update(overrides)
+    return base
+
+
+def test_a_zone_carries_its_own_minima_in_plan_units() -> None:
+    own = {"lateral": {"value": 2, "units": "NM"}, "vertical": {"value": 500, "units": "ft"}, "time_s": 600}
+    loaded = parse_plan(plan(volume(), second=_zone(minima=own)))
+    zone = loaded.items[1]
+    assert isinstance(zone, Zone)
+    assert zone.minima is not None
+    assert zone.minima.lateral_m == pytest.approx(3704.0)
+    assert zone.minima.vertical_m == pytest.approx(152.4)
+    assert zone.minima.time_s == 600.0
+    assert parse_plan(plan(volume(), second=_zone(minima={"lateral": 100}))).items[1].minima == SeparationMinima(100)
+    assert parse_plan(plan(volume(), second=_zone())).items[1].minima is None  # type: ignore[union-attr]
+    assert parse_plan(plan(volume(), second=_zone(minima=None))).items[1].minima is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("minima", "field", "reason"),
+    [
+        ("10 km", "items[1].minima", "must be an object"),
+        ({"lateral": {"value": 1, "units": "furlong"}}, "items[1].minima.lateral.units", "unknown length unit"),
+        ({"lateral": "far"}, "items[1].minima.lateral", "must be an object"),
+        ({"vertical": {"value": -10, "units": "ft"}}, "items[1].minima.vertical", "must be >= 0"),
+        ({"time_s": -1}, "items[1].minima.time_s", "must be >= 0"),
+        ({"time_s": "soon"}, "items[1].minima.time_s", "must be a number"),
+    ],
+)
+def test_bad_zone_minima_are_named(minima: object, field: str, reason: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_plan(plan(volume(), second=_zone(minima=minima)))
+    assert caught.value.field == field
+    assert reason in caught.value.reason
+
+
+def test_only_a_zone_may_carry_minima() -> None:
+    document = plan(volume())
+    document["items"][0]["minima"] = {"lateral": 100}  # type: ignore[index]
+    with pytest.raises(ValidationError) as caught:
+        parse_plan(document)
+    assert caught.value.field == "items[0].minima"
+
+
+def test_bad_default_minima_are_named_by_their_json_path() -> None:
+    document = plan(volume())
+    document["minima"]["default"]["time_s"] = -5  # type: ignore[index]
+    with pytest.raises(ValidationError) as caught:
+        parse_plan(document)
+    assert caught.value.field == "minima.default.time_s"
+
+
+def test_a_missing_item_id_is_named_once() -> None:
+    document = plan(volume(), second=_zone())
+    del document["items"][1]["id"]  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError) as caught:
+        parse_plan(document)
+    assert caught.value.field == "items[1].id"

@@ -228,6 +228,35 @@ def test_all_conflicts_is_the_union_of_incremental_checks(
         }
 
 
+@settings(PROPERTY, max_examples=examples(300))
+@given(scenes(max_items=5, zone_minima=True), minima_tables(), st.booleans(), st.data())
+def test_zones_own_minima_agree_with_the_reference(
+    items: list[Item], minima: MinimaTable, include_same_party: bool, data: st.DataObject
+) -> None:
+    """Zones carrying their own minima (random, like the table's): the batch and the online
+    check both decide every pair as the reference does, and report the minima applied."""
+    batch = {c.key: c for c in all_conflicts(items, minima, include_same_party=include_same_party)}
+    _compare_with_reference(items, minima, batch, include_same_party)
+    engine = Engine(minima, include_same_party=include_same_party)
+    online: dict = {}  # type: ignore[type-arg]
+    for item in items:
+        for c in engine.check(item):
+            online[c.key] = c
+        engine.insert(item)
+    assert set(online) == set(batch)
+    for k, c in online.items():
+        assert (c.minima, c.breached) == (batch[k].minima, batch[k].breached)
+        assert c.lateral_gap_m == pytest.approx(batch[k].lateral_gap_m, abs=1e-6)
+    # removing some items leaves what all_conflicts says of the rest
+    gone = data.draw(st.sets(st.sampled_from([it.id for it in items])))
+    for item_id in gone:
+        engine.remove(item_id)
+    rest = [it for it in items if it.id not in gone]
+    rest_keys = keys(all_conflicts(rest, minima, include_same_party=include_same_party))
+    for item in rest:
+        assert keys(engine.check(item)) == {k for k in rest_keys if item.id in (k[0].owner_id, k[1].owner_id)}
+
+
 @PROPERTY
 @given(scenes(), minima_tables())
 def test_conflict_fields_are_consistent(items: list[Item], minima: MinimaTable) -> None:

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .commands import register
 from .engine import Engine, all_conflicts
 from .errors import DeconflictError
 from .model import Activity, Conflict, Zone
@@ -157,3 +158,7 @@ def validate(plan: Annotated[Path, typer.Argument(exists=True, dir_okay=False, h
         console.print(f"[red]error[/red] {e.field}: {e.reason}")
         raise typer.Exit(2) from None
     console.print(f"ok: {len(loaded.items)} item(s), {sum(len(i.volumes) for i in loaded.items)} volume(s)")
+
+
+# the service's commands (serve, init, party, user, token, import, export, status …)
+register(app)

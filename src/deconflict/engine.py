@@ -12,6 +12,12 @@ Every candidate pair then goes through the same filter, cheapest test first:
 party → time → altitude → centre distance → exact geodesic gap
 (:func:`deconflict.lateral.lateral_gaps`).
 
+A zone may carry its own minima (:attr:`deconflict.model.Zone.minima`): each row holds
+an ``override`` code into the distinct zone minima seen (``-1``: none), and the filter
+replaces the table's minima by them where a row of the pair has one (the per-dimension
+maximum where both have).  Index boxes of such rows are widened by their own minima, so
+the candidate search covers them without widening every query.
+
 * :meth:`Engine.check` — the online path: one activity or zone against all indexed.
 * :func:`all_conflicts` — the batch path: every conflicting pair among many volumes,
   found slice by slice in time with a shapely STRtree per slice (:mod:`deconflict.join`).
@@ -64,7 +70,7 @@ class _Minima:
     vertical: F64
     time: F64
     widest: SeparationMinima
-    objects: tuple[tuple[SeparationMinima, ...], ...]  # [kind a][kind b], shared by conflicts
+    flat: tuple[SeparationMinima, ...]  # [kind a * len(KINDS) + kind b], shared by conflicts
 
     @classmethod
     def of(cls, table: MinimaTable) -> _Minima:
@@ -75,7 +81,43 @@ class _Minima:
             for j in range(size):
                 m = objects[i][j]
                 lat[i, j], ver[i, j], tim[i, j] = m.lateral_m, m.vertical_m, m.time_s
-        return cls(table, lat, ver, tim, table.largest(), objects)
+        return cls(table, lat, ver, tim, table.largest(), tuple(m for row in objects for m in row))
+
+
+@dataclass(frozen=True, slots=True)
+class _Own:
+    """Zones' own minima, interned: the ``override`` code of a row indexes ``objects``.
+
+    The value arrays have one more entry than ``objects``, a trailing zero, so that code
+    ``-1`` (no own minima) reads 0 and the maximum over a pair's two rows is its minima.
+    """
+
+    objects: tuple[SeparationMinima, ...]
+    lateral: F64
+    vertical: F64
+    time: F64
+
+    @classmethod
+    def of(cls, codes: dict[SeparationMinima, int]) -> _Own:
+        objects = tuple(codes)  # insertion order is code order
+        return cls(
+            objects,
+            np.array([m.lateral_m for m in objects] + [0.0], dtype=np.float64),
+            np.array([m.vertical_m for m in objects] + [0.0], dtype=np.float64),
+            np.array([m.time_s for m in objects] + [0.0], dtype=np.float64),
+        )
+
+
+_NO_OWN = _Own.of({})
+
+
+def _wider(x: SeparationMinima, y: SeparationMinima) -> SeparationMinima:
+    """The per-dimension maximum of two minima (one of them when it dominates)."""
+    if x.lateral_m >= y.lateral_m and x.vertical_m >= y.vertical_m and x.time_s >= y.time_s:
+        return x
+    if y.lateral_m >= x.lateral_m and y.vertical_m >= x.vertical_m and y.time_s >= x.time_s:
+        return y
+    return SeparationMinima(max(x.lateral_m, y.lateral_m), max(x.vertical_m, y.vertical_m), max(x.time_s, y.time_s))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +136,7 @@ class _Volumes:
     item_no: I64  # which item a row belongs to: equal numbers, same item
     vol_no: I64  # which volume a row belongs to (a route is several rows)
     index: npt.NDArray[np.int32]
+    override: npt.NDArray[np.int32]  # the zone's own minima, a code into an _Own; -1: none
 
     def __len__(self) -> int:
         return len(self.lower)
@@ -113,6 +156,7 @@ def _prepare_items(
     items: Sequence[Item],
     limits: Limits,
     party_codes: dict[str, int],
+    own_codes: dict[SeparationMinima, int],
     first_item_no: int = 0,
     first_vol_no: int = 0,
     prefix: str = "items",
@@ -120,11 +164,12 @@ def _prepare_items(
     """Validate and prepare every volume of ``items``; raise naming the first bad field.
 
     ``party_codes`` interns party names to small integers (and is extended here), so
-    party comparisons over millions of candidate pairs are one numpy operation.
+    party comparisons over millions of candidate pairs are one numpy operation;
+    ``own_codes`` interns zones' own minima the same way (:class:`_Own`).
     """
     footprints = []
     fields = []
-    lower, upper, t0, t1, kind, index, item_no, party_code = [], [], [], [], [], [], [], []
+    lower, upper, t0, t1, kind, index, item_no, party_code, override = [], [], [], [], [], [], [], [], []
     party: list[str] = []
     owner: list[str] = []
     for n, item in enumerate(items):
@@ -132,6 +177,8 @@ def _prepare_items(
             raise ValidationError(f"{prefix}[{n}]", "must be an Activity or a Zone")
         code = _KIND_CODE[item.kind.value]
         pcode = party_codes.setdefault(item.party, len(party_codes))
+        own = item.minima if isinstance(item, Zone) else None
+        ocode = -1 if own is None else own_codes.setdefault(own, len(own_codes))
         for v, vol in enumerate(item.volumes):
             footprints.append(vol.footprint)
             fields.append(f"{prefix}[{n}].volumes[{v}].footprint")
@@ -143,6 +190,7 @@ def _prepare_items(
             index.append(v)
             item_no.append(first_item_no + n)
             party_code.append(pcode)
+            override.append(ocode)
             party.append(item.party)
             owner.append(item.id)
     foot = prepare(footprints, limits, fields)
@@ -161,6 +209,7 @@ def _prepare_items(
         np.array(item_no, dtype=np.int64)[src],
         first_vol_no + src,
         np.array(index, dtype=np.int32)[src],
+        np.array(override, dtype=np.int32)[src],
     )
 
 
@@ -171,13 +220,30 @@ def _conflicts(
     ib: I64,
     minima: _Minima,
     include_same_party: bool,
+    own_a: _Own = _NO_OWN,
+    own_b: _Own = _NO_OWN,
 ) -> list[Conflict]:
-    """Evaluate candidate pairs, cheapest test first; return the conflicts."""
+    """Evaluate candidate pairs, cheapest test first; return the conflicts.
+
+    ``own_a``/``own_b`` are the zone minima that ``a.override``/``b.override`` code.
+    """
     if not include_same_party:
         keep = a.party_code[ia] != b.party_code[ib]
         ia, ib = ia[keep], ib[keep]
     ka, kb = a.kind[ia], b.kind[ib]
     t_min, v_min, l_min = minima.time[ka, kb], minima.vertical[ka, kb], minima.lateral[ka, kb]
+    oa = ob = None
+    if own_a.objects or own_b.objects:
+        oa, ob = a.override[ia], b.override[ib]
+        has = (oa >= 0) | (ob >= 0)
+        if has.any():
+            # a zone's own minima replace the table's; code -1 reads 0, so the maximum
+            # over the two rows is the pair's minima
+            t_min = np.where(has, np.maximum(own_a.time[oa], own_b.time[ob]), t_min)
+            v_min = np.where(has, np.maximum(own_a.vertical[oa], own_b.vertical[ob]), v_min)
+            l_min = np.where(has, np.maximum(own_a.lateral[oa], own_b.lateral[ob]), l_min)
+        else:
+            oa = ob = None
     start = np.maximum(a.t0[ia], b.t0[ib])
     end = np.minimum(a.t1[ia], b.t1[ib])
     t_gap = np.maximum(0.0, start - end)
@@ -204,9 +270,11 @@ def _conflicts(
     w1 = np.where(overlap, end[s], start[s]).tolist()
     # which minima are breached without contact, as one of eight shared frozensets
     code = (lat_gap > 0) * 1 + (v_gaps > 0) * 2 + (~overlap) * 4
-    objects = minima.objects
+    pool, which = _applied(
+        minima, ka[s], kb[s], own_a, own_b, None if oa is None else oa[s], None if ob is None else ob[s]
+    )
     out: list[Conflict] = []
-    for n, (i, j, tg, vg, lg, c, kai, kbi, vo) in enumerate(
+    for n, (i, j, tg, vg, lg, c, mi, vo) in enumerate(
         zip(
             ii.tolist(),
             jj.tolist(),
@@ -214,8 +282,7 @@ def _conflicts(
             v_gaps.tolist(),
             lat_gap.tolist(),
             code.tolist(),
-            ka[s].tolist(),
-            kb[s].tolist(),
+            which.tolist(),
             np.maximum(0.0, hi[s] - lo[s]).tolist(),
             strict=True,
         )
@@ -232,11 +299,45 @@ def _conflicts(
                 lateral_gap_m=lg,
                 vertical_gap_m=vg,
                 vertical_overlap_m=vo,
-                minima=objects[kai][kbi],
+                minima=pool[mi],
                 breached=_BREACHED[c],
             )
         )
     return out
+
+
+def _applied(
+    minima: _Minima,
+    ka: npt.NDArray[np.int16],
+    kb: npt.NDArray[np.int16],
+    own_a: _Own,
+    own_b: _Own,
+    oa: npt.NDArray[np.int32] | None,
+    ob: npt.NDArray[np.int32] | None,
+) -> tuple[tuple[SeparationMinima, ...], I64]:
+    """The minima objects applied to conflicting pairs: a pool and each pair's place in it.
+
+    The pool is the table's entries, then ``own_a``'s, then ``own_b``'s, then the
+    per-dimension maxima of the pairs where both rows have their own minima.
+    """
+    which = ka.astype(np.int64) * len(KINDS) + kb
+    if oa is None or ob is None:
+        return minima.flat, which
+    has_a, has_b = oa >= 0, ob >= 0
+    if not (has_a.any() or has_b.any()):
+        return minima.flat, which
+    first_a = len(minima.flat)
+    first_b = first_a + len(own_a.objects)
+    which = np.where(has_a, first_a + oa, which)
+    which = np.where(has_b, first_b + ob, which)
+    both = np.nonzero(has_a & has_b)[0]
+    extra: list[SeparationMinima] = []
+    if len(both):
+        nb = len(own_b.objects)
+        pairs, inverse = np.unique(oa[both].astype(np.int64) * nb + ob[both], return_inverse=True)
+        extra = [_wider(own_a.objects[k // nb], own_b.objects[k % nb]) for k in pairs.tolist()]
+        which[both] = first_b + nb + inverse.reshape(-1)
+    return (*minima.flat, *own_a.objects, *own_b.objects, *extra), which
 
 
 def _boxes(
@@ -308,6 +409,9 @@ class Engine:
         self._volumes = 0  # volumes ever inserted: numbers them
         self._live_volumes = 0
         self._party_codes: dict[str, int] = {}
+        # zones' own minima, interned; never shrinks (one entry per distinct value)
+        self._own_codes: dict[SeparationMinima, int] = {}
+        self._own = _NO_OWN
         self._volume_count: dict[str, int] = {}
 
     # --- index maintenance ----------------------------------------------------------
@@ -334,7 +438,9 @@ class Engine:
                 seen.add(item_id)
         if not items:
             return
-        vols = _prepare_items(items, self.limits, self._party_codes, self._items, self._volumes)
+        vols = _prepare_items(items, self.limits, self._party_codes, self._own_codes, self._items, self._volumes)
+        if len(self._own.objects) != len(self._own_codes):
+            self._own = _Own.of(self._own_codes)
         if len(vols) > 1:
             # rows in time order: the rows one query gathers then sit near each other in
             # memory, which matters once the columns outgrow the CPU caches
@@ -344,7 +450,12 @@ class Engine:
             self._volume_count[item.id] = len(item.volumes)
             self._volumes += len(item.volumes)
             self._live_volumes += len(item.volumes)
-        lo, hi = _boxes(vols, 0.0, 0.0)
+        if (vols.override >= 0).any():
+            # a zone's own minima may exceed the table's: its boxes are widened by them,
+            # so that a check (widened by the table's) still meets it
+            lo, hi = _boxes(vols, self._own.lateral[vols.override], self._own.time[vols.override])
+        else:
+            lo, hi = _boxes(vols, 0.0, 0.0)
         base = self._size
         self._grid.insert(np.arange(base, base + len(vols), dtype=np.int64), lo, hi)
         self._append(_Part(vols, lo, hi, base))
@@ -414,7 +525,7 @@ class Engine:
 
         A coarse, conservative candidate list (a superset of the conflicts).
         """
-        cand = _prepare_items([item], self.limits, self._party_codes)
+        cand = _prepare_items([item], self.limits, self._party_codes, {})
         lo, hi = _boxes(cand, widen_m, widen_s)
         rows = self._candidates(lo, hi, None)
         refs: set[VolumeRef] = set()
@@ -429,8 +540,12 @@ class Engine:
         ``item`` is validated but not inserted; its own id is ignored in the index.
         """
         same = self.include_same_party if include_same_party is None else include_same_party
-        cand = _prepare_items([item], self.limits, self._party_codes)
-        widest = self.minima.widest
+        codes: dict[SeparationMinima, int] = {}
+        cand = _prepare_items([item], self.limits, self._party_codes, codes)
+        own = _Own.of(codes) if codes else _NO_OWN
+        # a zone with its own minima is judged by them against every row (or by the larger
+        # minima of a row that has its own, whose box is widened by them at insertion)
+        widest = own.objects[0] if own.objects else self.minima.widest
         lo, hi = _boxes(cand, widest.lateral_m, widest.time_s)
         rows = self._candidates(lo, hi, item.id)
         found: list[Conflict] = []
@@ -441,7 +556,7 @@ class Engine:
             # every candidate volume against every row found: the filters are vectorised
             a_rows = np.repeat(np.arange(len(cand), dtype=np.int64), len(local))
             b_rows = np.tile(local, len(cand))
-            found.extend(_conflicts(cand, a_rows, part.vols, b_rows, self.minima, same))
+            found.extend(_conflicts(cand, a_rows, part.vols, b_rows, self.minima, same, own, self._own))
         return found
 
 
@@ -498,6 +613,7 @@ def _concat(parts: list[_Volumes]) -> _Volumes:
         np.concatenate([p.item_no for p in parts]),
         np.concatenate([p.vol_no for p in parts]),
         np.concatenate([p.index for p in parts]),
+        np.concatenate([p.override for p in parts]),
     )
 
 
@@ -531,6 +647,7 @@ def _take(v: _Volumes, rows: I64) -> _Volumes:
         v.item_no[rows],
         v.vol_no[rows],
         v.index[rows],
+        v.override[rows],
     )
 
 
@@ -564,19 +681,25 @@ def all_conflicts(
     if len(set(ids)) != len(ids):
         dup = next(x for x in ids if ids.count(x) > 1)
         raise IndexStateError("items.id", f"{dup!r} appears more than once")
-    vols = _prepare_items(items, limits if limits is not None else Limits(), {})
+    codes: dict[SeparationMinima, int] = {}
+    vols = _prepare_items(items, limits if limits is not None else Limits(), {}, codes)
+    own = _Own.of(codes) if codes else _NO_OWN
     # each row widened by half the largest minima its kind has with any kind: two boxes
     # then meet whenever the pair's own minima could be breached
     kind = vols.kind
-    lo, hi = _boxes(
-        vols,
-        table.lateral.max(axis=1)[kind] / 2.0,
-        table.time.max(axis=1)[kind] / 2.0,
-        _frame(vols),
-        table.vertical.max(axis=1)[kind] / 2.0,
-    )
+    widen_m = table.lateral.max(axis=1)[kind] / 2.0
+    widen_s = table.time.max(axis=1)[kind] / 2.0
+    widen_alt = table.vertical.max(axis=1)[kind] / 2.0
+    if own.objects:
+        # a zone's own minima hold for every pair it is in (or the other zone's, when
+        # larger, which that zone's box covers): its rows are widened by all of them
+        mine = vols.override >= 0
+        widen_m = np.where(mine, own.lateral[vols.override], widen_m)
+        widen_s = np.where(mine, own.time[vols.override], widen_s)
+        widen_alt = np.where(mine, own.vertical[vols.override], widen_alt)
+    lo, hi = _boxes(vols, widen_m, widen_s, _frame(vols), widen_alt)
     found: list[Conflict] = []
     for i, j in slices(lo, hi):  # one time slice at a time: memory stays bounded
         other = vols.item_no[i] != vols.item_no[j]
-        found.extend(_conflicts(vols, i[other], vols, j[other], table, include_same_party))
+        found.extend(_conflicts(vols, i[other], vols, j[other], table, include_same_party, own, own))
     return found

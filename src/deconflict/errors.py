@@ -12,7 +12,10 @@ into a problem document without parsing messages::
     │   ├── InvalidAltitudeError   lower > upper, unknown unit or reference
     │   ├── InvalidFootprintError  degenerate or self-intersecting footprint
     │   └── FootprintTooLargeError footprint wider than the configured cap
-    └── IndexStateError            engine misuse: duplicate or unknown id
+    ├── IndexStateError            engine misuse: duplicate or unknown id
+    └── AuthError                  authentication refused (field ``"authorization"``)
+        ├── TokenError             bad, expired, or unknown-issuer bearer token (HTTP 401)
+        └── PasswordError          a stored password hash is corrupt or unreadable
 
 A conflict between two volumes is a *result*, never an exception.
 """
@@ -20,6 +23,7 @@ A conflict between two volumes is a *result*, never an exception.
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "DeconflictError",
     "FootprintTooLargeError",
     "IndexStateError",
@@ -28,6 +32,8 @@ __all__ = [
     "InvalidFootprintError",
     "InvalidNumberError",
     "InvalidTimeWindowError",
+    "PasswordError",
+    "TokenError",
     "ValidationError",
 ]
 
@@ -80,3 +86,15 @@ class FootprintTooLargeError(ValidationError):
 
 class IndexStateError(DeconflictError):
     """The engine was asked to insert an id it holds already, or remove one it does not."""
+
+
+class AuthError(DeconflictError):
+    """Authentication refused. ``field`` is ``"authorization"``; ``reason`` never quotes a secret."""
+
+
+class TokenError(AuthError):
+    """A bearer token is malformed, badly signed, expired, not yet valid, or from an unknown issuer."""
+
+
+class PasswordError(AuthError):
+    """A stored password hash is corrupt or not a hash this library can read (a mismatch is not an error)."""

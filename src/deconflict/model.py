@@ -14,7 +14,9 @@ when, in at least one dimension, their gap is at least that dimension's minimum 
 where the minimum is zero, they share no point in it.  Footprints and altitude bands
 are closed sets (touching edges share a point); time windows are half-open
 ``[start, end)`` (a window ending at 10:00 and one starting at 10:00 share nothing).
-A conflict is a pair that is separated in no dimension.
+A conflict is a pair that is separated in no dimension.  The minima are the
+:class:`MinimaTable`'s for the two kinds, unless a :class:`Zone` of the pair carries its
+own (then the zone's, or the per-dimension maximum of two zones' own).
 """
 
 from __future__ import annotations
@@ -299,12 +301,21 @@ class Activity:
 
 @dataclass(frozen=True, slots=True)
 class Zone:
-    """A party's site or area (base, training area, protected site …): volumes too."""
+    """A party's site or area (base, training area, protected site …): volumes too.
+
+    ``minima``, when given, are the zone's own separation minima: every pair of volumes
+    involving this zone is then judged by them instead of by the :class:`MinimaTable`
+    entry for the two kinds (a protected site that must be cleared by 10 km whatever
+    comes near).  When both volumes of a pair belong to zones with their own minima,
+    the per-dimension maximum of the two applies.  The conflict reports the minima
+    actually applied.  ``None`` (the default) means the table decides.
+    """
 
     id: str
     party: str
     kind: ZoneKind
     volumes: tuple[Volume4D, ...]
+    minima: SeparationMinima | None = None
 
     def __post_init__(self) -> None:
         _identifier(self.id, "id")
@@ -314,6 +325,8 @@ class Zone:
         except ValueError:
             raise ValidationError("kind", f"unknown zone kind {self.kind!r}") from None
         object.__setattr__(self, "volumes", _volumes(self.volumes))
+        if self.minima is not None and not isinstance(self.minima, SeparationMinima):
+            raise ValidationError("minima", f"must be SeparationMinima or None, got {type(self.minima).__name__}")
 
 
 # --- separation -------------------------------------------------------------------------

@@ -18,6 +18,14 @@ a corridor is ``{"corridor": {"path": [[lon, lat], …], "half_width": {…}}}``
                               "time_start": "2026-11-25T08:00:00Z", "time_end": "2026-11-25T10:00:00Z"}]}]
     }
 
+A zone item may carry its own minima, in the shape of ``minima.default``; they replace
+the table's for every pair the zone is in (see :class:`~deconflict.model.Zone`)::
+
+    {"type": "zone", "id": "H-1", "party": "bravo", "kind": "protected_site",
+     "minima": {"lateral": {"value": 10, "units": "km"}, "vertical": {"value": 2000, "units": "ft"},
+                "time_s": 600},
+     "volumes": [...]}
+
 Every error names the JSON path of the offending value (``items[3].volumes[0].time_end``).
 """
 
@@ -153,13 +161,18 @@ def _volume(value: Any, path: str) -> Volume4D:
     return Volume4D(footprint, band, window)
 
 
+#: SeparationMinima's field names → the plan file's keys
+_MINIMA_KEYS = {"lateral_m": "lateral", "vertical_m": "vertical", "time_s": "time_s"}
+
+
 def _minima(value: Any, path: str) -> SeparationMinima:
     obj = _obj(value, path)
-    return SeparationMinima(
-        _length(obj.get("lateral", 0), f"{path}.lateral"),
-        _length(obj.get("vertical", 0), f"{path}.vertical"),
-        obj.get("time_s", 0),
-    )
+    lateral = _length(obj.get("lateral", 0), f"{path}.lateral")
+    vertical = _length(obj.get("vertical", 0), f"{path}.vertical")
+    try:
+        return SeparationMinima(lateral, vertical, obj.get("time_s", 0))
+    except DeconflictError as e:
+        raise type(e)(f"{path}.{_MINIMA_KEYS.get(e.field, e.field)}", e.reason) from None
 
 
 def parse_plan(document: Any) -> Plan:
@@ -189,10 +202,20 @@ def parse_plan(document: Any) -> Plan:
         cls = {"activity": Activity, "zone": Zone}.get(kind_of)
         if cls is None:
             raise ValidationError(f"{at}.type", f"must be 'activity' or 'zone', got {kind_of!r}")
+        own = obj.get("minima")
+        if own is not None and cls is not Zone:
+            raise ValidationError(f"{at}.minima", "only a zone may carry its own minima")
         try:
-            items.append(cls(_get(obj, "id", at), _get(obj, "party", at), _get(obj, "kind", at), volumes))
+            if cls is Zone:
+                own_minima = None if own is None else _minima(own, f"{at}.minima")
+                item: Activity | Zone = Zone(
+                    _get(obj, "id", at), _get(obj, "party", at), _get(obj, "kind", at), volumes, own_minima
+                )
+            else:
+                item = Activity(_get(obj, "id", at), _get(obj, "party", at), _get(obj, "kind", at), volumes)
         except DeconflictError as e:
-            raise e.within(at) from None
+            raise (e if e.field.startswith(f"{at}.") else e.within(at)) from None
+        items.append(item)
     return Plan(items, MinimaTable(default, pairs))
 
 

@@ -34,7 +34,7 @@ __all__ = ["FOOT_M", "NAUTICAL_MILE_M", "altitude_band", "altitude_m", "length_m
 
 FOOT_M = 0.3048
 NAUTICAL_MILE_M = 1852.0
-_LENGTHS = {"m": 1.0, "km": 1000.0, "NM": NAUTICAL_MILE_M, "ft": FOOT_M}
+_LENGTHS = {"m": 1.0, "M": 1.0, "km": 1000.0, "NM": NAUTICAL_MILE_M, "ft": FOOT_M}
 _UNITS = {"m": 1.0, "ft": FOOT_M}
 _REFERENCES = ("W84", "AMSL", "FL")
 

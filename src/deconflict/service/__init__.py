@@ -1,0 +1,79 @@
+"""The deconfliction service: the use cases, over a store, with an injected clock.
+
+``Service(store, clock)`` is the one object the API, the CLI and the tests drive.  It
+is assembled from mixins, one per area, each in its own module:
+
+* :mod:`.admin`     parties, users, signing keys, tokens, log-in, the agreement policy;
+* :mod:`.items`     activities and zones: file, change, notify, cancel, read, the key rule;
+* :mod:`.conflicts` conflicts: stored, recomputed, acknowledged, accepted, escalated;
+* :mod:`.receipts`  notices and receipts (delivered / opened / acknowledged), the scheduler.
+
+:mod:`.core` holds what they share: the write unit (lock → idempotency → index sync →
+use case → events), principals and visibility rules.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..store import DEFAULT_URL, Store
+from .admin import AUDIENCE, PARTY_ROLES, USER_ROLES, AdminMixin
+from .bus import EventBus
+from .clock import Clock, ManualClock, SystemClock
+from .conflicts import ConflictsMixin
+from .core import Idempotency, Principal
+from .errors import (
+    AwarenessError,
+    Forbidden,
+    IdempotencyMismatch,
+    LateNoticeRefused,
+    NotAuthenticated,
+    NotFound,
+    ServiceError,
+    StateConflict,
+    VersionMismatch,
+)
+from .items import ItemInput, ItemsMixin
+from .receipts import ReceiptsMixin
+
+__all__ = [
+    "AUDIENCE",
+    "PARTY_ROLES",
+    "USER_ROLES",
+    "AwarenessError",
+    "Clock",
+    "EventBus",
+    "Forbidden",
+    "Idempotency",
+    "IdempotencyMismatch",
+    "ItemInput",
+    "LateNoticeRefused",
+    "ManualClock",
+    "NotAuthenticated",
+    "NotFound",
+    "Principal",
+    "Service",
+    "ServiceError",
+    "StateConflict",
+    "SystemClock",
+    "VersionMismatch",
+    "database_url",
+    "open_service",
+]
+
+
+class Service(AdminMixin, ReceiptsMixin, ConflictsMixin, ItemsMixin):
+    """Every use case of the deconfliction mechanism."""
+
+
+def database_url(url: str | None = None) -> str:
+    """The database to use: ``url``, else ``$DECONFLICT_DATABASE_URL``, else ``sqlite:///deconflict.db``."""
+    return url or os.environ.get("DECONFLICT_DATABASE_URL") or DEFAULT_URL
+
+
+def open_service(url: str | None = None, *, clock: Clock | None = None, initialise: bool = True) -> Service:
+    """Open (and by default create or upgrade) the database at ``url`` and return a service."""
+    service = Service(Store(database_url(url)), clock if clock is not None else SystemClock())
+    if initialise:
+        service.initialise()
+    return service

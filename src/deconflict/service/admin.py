@@ -1,0 +1,406 @@
+"""Membership, credentials and the agreement: parties, users, keys, tokens, policy.
+
+These are operator actions (the CLI runs them against the database directly) plus the
+authentication every API request goes through: :meth:`AdminMixin.authenticate` turns a
+bearer token into a :class:`~deconflict.service.core.Principal`, checking the token
+*and* that its user still exists and is active — deactivating a user revokes their
+tokens at once.  A token's scopes are cut down to what the user's role allows.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..auth import (
+    ROLE_SCOPES,
+    SCOPES,
+    AuthError,
+    SigningKey,
+    TokenIssuer,
+    TokenVerifier,
+    TrustedIssuer,
+    check_password_policy,
+    hash_password,
+    verify_password,
+)
+from ..errors import ValidationError
+from ..policy import Policy
+from ..store.schema import parties, settings, signing_keys, trusted_issuers, users
+from ..wire import rfc3339
+from .core import Body, Principal, Result, ServiceBase
+from .errors import NotAuthenticated, NotFound, StateConflict
+
+__all__ = ["AUDIENCE", "PARTY_ROLES", "USER_ROLES", "AdminMixin"]
+
+PARTY_ROLES = ("member", "mediator", "observer")
+USER_ROLES = ("liaison", "commander", "read_only", "client")
+AUDIENCE = "deconflict-api"
+LANGUAGES = ("en", "ar", "tr", "he")
+_VERIFIER_TTL_S = 5.0
+
+
+def _ident(value: str, name: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 64 or not all(c.isalnum() or c in "-_." for c in value):
+        raise ValidationError(name, "must be 1–64 letters, digits, '-', '_' or '.'")
+    return value
+
+
+class AdminMixin(ServiceBase):
+    _verifier: tuple[float, TokenVerifier] | None = None
+
+    # --- set-up -----------------------------------------------------------------------
+
+    def initialise(self) -> Body:
+        """Create or upgrade the schema; write the default policy and a signing key if absent."""
+        self.store.migrate()
+
+        def run(conn: Connection) -> Result:
+            now = self.clock.now()
+            created = []
+            if conn.execute(sa.select(settings.c.key).where(settings.c.key == "policy")).first() is None:
+                conn.execute(settings.insert().values(key="policy", value=Policy.default().to_json(), updated_at=now))
+                created.append("policy")
+            if conn.execute(sa.select(signing_keys.c.kid).where(signing_keys.c.retired_at.is_(None))).first() is None:
+                self._new_key(conn)
+                created.append("signing key")
+            return 200, {"created": created, "revision": None}
+
+        body = self._write(run)[1]
+        body["revision"] = self.store.current_revision()
+        return body
+
+    def _new_key(self, conn: Connection) -> str:
+        key = SigningKey.generate()
+        conn.execute(
+            signing_keys.insert().values(
+                kid=key.key_id,
+                private_pem=key.to_pem().decode(),
+                public_pem=key.public_pem().decode(),
+                created_at=self.clock.now(),
+            )
+        )
+        return key.key_id
+
+    def rotate_key(self, *, retire_old_after: timedelta = timedelta(hours=24)) -> Body:
+        """A new signing key; older keys keep verifying (until ``retire``d) so tokens in flight stay valid."""
+
+        def run(conn: Connection) -> Result:
+            kid = self._new_key(conn)
+            self._emit(conn, "membership.key_rotated", ["*"], {"kid": kid})
+            return 200, {"kid": kid}
+
+        self._verifier = None
+        return self._write(run)[1]
+
+    # --- parties and users --------------------------------------------------------------
+
+    def add_party(
+        self,
+        party_id: str,
+        name: str,
+        role: str = "member",
+        *,
+        shares_with_observers: bool = False,
+        language: str = "en",
+    ) -> Body:
+        _ident(party_id, "party")
+        if role not in PARTY_ROLES:
+            raise ValidationError("role", f"must be one of {list(PARTY_ROLES)}")
+        if language not in LANGUAGES:
+            raise ValidationError("language", f"must be one of {list(LANGUAGES)}")
+        if not name or len(name) > 200:
+            raise ValidationError("name", "must be 1–200 characters")
+
+        def run(conn: Connection) -> Result:
+            if conn.execute(sa.select(parties.c.id).where(parties.c.id == party_id)).first() is not None:
+                raise StateConflict("party", f"party {party_id!r} exists already")
+            now = self.clock.now()
+            conn.execute(
+                parties.insert().values(
+                    id=party_id,
+                    name=name,
+                    role=role,
+                    shares_with_observers=shares_with_observers,
+                    language=language,
+                    created_at=now,
+                )
+            )
+            doc = {
+                "id": party_id,
+                "name": name,
+                "role": role,
+                "shares_with_observers": shares_with_observers,
+                "language": language,
+            }
+            self._emit(conn, "membership.party_added", ["*"], {"party": doc})
+            return 201, doc
+
+        return self._write(run)[1]
+
+    def list_parties(self) -> list[Body]:
+        with self.store.read() as conn:
+            return [
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "role": p.role,
+                    "shares_with_observers": p.shares_with_observers,
+                    "language": p.language,
+                }
+                for p in sorted(self._parties(conn).values(), key=lambda p: p.id)
+            ]
+
+    def add_user(
+        self,
+        user_id: str,
+        party_id: str,
+        role: str,
+        *,
+        display_name: str | None = None,
+        password: str | None = None,
+        contact_rank: int = 0,
+        language: str | None = None,
+        scopes: list[str] | None = None,
+    ) -> Body:
+        _ident(user_id, "user")
+        if role not in USER_ROLES:
+            raise ValidationError("role", f"must be one of {list(USER_ROLES)}")
+        if password is not None:
+            check_password_policy(password)
+        if scopes is not None and not set(scopes) <= SCOPES:
+            raise ValidationError("scopes", f"unknown scope(s): {sorted(set(scopes) - SCOPES)}")
+        if role != "client" and scopes is not None:
+            raise ValidationError("scopes", "only machine clients carry explicit scopes; people get their role's")
+        if language is not None and language not in LANGUAGES:
+            raise ValidationError("language", f"must be one of {list(LANGUAGES)}")
+        pw_hash = hash_password(password) if password is not None else None
+
+        def run(conn: Connection) -> Result:
+            party = conn.execute(sa.select(parties).where(parties.c.id == party_id)).first()
+            if party is None:
+                raise NotFound("party", f"no party {party_id!r}")
+            if conn.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is not None:
+                raise StateConflict("user", f"user {user_id!r} exists already")
+            conn.execute(
+                users.insert().values(
+                    id=user_id,
+                    party_id=party_id,
+                    role=role,
+                    display_name=display_name or user_id,
+                    language=language or party.language,
+                    password_hash=pw_hash,
+                    contact_rank=contact_rank,
+                    scopes=sorted(scopes) if scopes is not None else None,
+                    active=True,
+                    created_at=self.clock.now(),
+                )
+            )
+            doc = {
+                "id": user_id,
+                "party": party_id,
+                "role": role,
+                "display_name": display_name or user_id,
+                "language": language or party.language,
+                "contact_rank": contact_rank,
+            }
+            self._emit(conn, "membership.user_added", [party_id], {"user": doc})
+            return 201, doc
+
+        return self._write(run)[1]
+
+    def deactivate_user(self, user_id: str) -> Body:
+        def run(conn: Connection) -> Result:
+            row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
+            if row is None:
+                raise NotFound("user", f"no user {user_id!r}")
+            conn.execute(users.update().where(users.c.id == user_id).values(active=False))
+            self._emit(conn, "membership.user_deactivated", [row.party_id], {"user": user_id})
+            return 200, {"id": user_id, "active": False}
+
+        return self._write(run)[1]
+
+    def list_users(self, party_id: str | None = None) -> list[Body]:
+        with self.store.read() as conn:
+            q = sa.select(users).order_by(users.c.party_id, users.c.contact_rank, users.c.id)
+            if party_id:
+                q = q.where(users.c.party_id == party_id)
+            return [
+                {
+                    "id": u.id,
+                    "party": u.party_id,
+                    "role": u.role,
+                    "display_name": u.display_name,
+                    "language": u.language,
+                    "contact_rank": u.contact_rank,
+                    "active": u.active,
+                }
+                for u in conn.execute(q).all()
+            ]
+
+    # --- tokens ---------------------------------------------------------------------
+
+    def _issuer_obj(self) -> TokenIssuer:
+        with self.store.read() as conn:
+            row = conn.execute(
+                sa.select(signing_keys)
+                .where(signing_keys.c.retired_at.is_(None))
+                .order_by(signing_keys.c.created_at.desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            raise StateConflict("signing_key", "no signing key: run `deconflict init` first")
+        return TokenIssuer(SigningKey.from_pem(row.private_pem.encode()), self.issuer, AUDIENCE)
+
+    def issue_token(
+        self, user_id: str, *, ttl: timedelta = timedelta(hours=12), scopes: list[str] | None = None
+    ) -> Body:
+        """A bearer token for a user or machine client (scopes default to what its role allows)."""
+        with self.store.read() as conn:
+            u = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
+        if u is None or not u.active:
+            raise NotFound("user", f"no active user {user_id!r}")
+        allowed = frozenset(u.scopes or []) if u.role == "client" else ROLE_SCOPES[u.role]
+        wanted = frozenset(scopes) if scopes is not None else allowed
+        if not wanted <= allowed:
+            raise ValidationError("scopes", f"{sorted(wanted - allowed)} exceed what {user_id!r} may be given")
+        now = self.clock.now()
+        token = self._issuer_obj().issue(
+            subject=u.id,
+            party=u.party_id,
+            roles={u.role},
+            scopes=wanted,
+            kind="client" if u.role == "client" else "user",
+            now=now,
+            ttl=ttl,
+        )
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_at": rfc3339(now + ttl),
+            "scopes": sorted(wanted),
+            "user": u.id,
+            "party": u.party_id,
+        }
+
+    def login(self, user_id: str, password: str) -> Body:
+        """Password log-in (web users): a token for 12 hours."""
+        with self.store.read() as conn:
+            u = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
+        ok = u is not None and u.active and u.password_hash is not None and verify_password(u.password_hash, password)
+        if not ok:
+            raise NotAuthenticated("credentials", "unknown user or wrong password")
+        return self.issue_token(user_id)
+
+    def add_trusted_issuer(
+        self,
+        issuer: str,
+        audience: str,
+        public_pem: bytes,
+        *,
+        algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA"),
+        party_claim: str = "party",
+    ) -> Body:
+        trusted = TrustedIssuer(issuer, audience, public_pem, algorithms, party_claim)  # validates
+        try:  # and what only a verifier checks (key size, key type, a clash with our own issuer): a bad
+            # issuer stored here would make every later token verification fail
+            TokenVerifier([], self.issuer, AUDIENCE, [trusted])
+        except ValidationError as e:
+            raise ValidationError(e.field.removeprefix("trusted[0]."), e.reason) from None
+
+        def run(conn: Connection) -> Result:
+            conn.execute(trusted_issuers.delete().where(trusted_issuers.c.issuer == issuer))
+            conn.execute(
+                trusted_issuers.insert().values(
+                    issuer=issuer,
+                    audience=audience,
+                    public_pem=public_pem.decode(),
+                    algorithms=list(algorithms),
+                    party_claim=party_claim,
+                    created_at=self.clock.now(),
+                )
+            )
+            self._emit(conn, "membership.issuer_trusted", ["*"], {"issuer": issuer})
+            return 201, {"issuer": issuer, "audience": audience, "algorithms": list(algorithms)}
+
+        self._verifier = None
+        return self._write(run)[1]
+
+    def _token_verifier(self) -> TokenVerifier:
+        cached = self._verifier
+        if cached is not None and time.monotonic() - cached[0] < _VERIFIER_TTL_S:
+            return cached[1]
+        with self.store.read() as conn:
+            local = [
+                (k.kid, k.public_pem.encode())
+                for k in conn.execute(sa.select(signing_keys).where(signing_keys.c.retired_at.is_(None))).all()
+            ]
+            trusted = [
+                TrustedIssuer(t.issuer, t.audience, t.public_pem.encode(), tuple(t.algorithms), t.party_claim)
+                for t in conn.execute(sa.select(trusted_issuers)).all()
+            ]
+        verifier = TokenVerifier(local, self.issuer, AUDIENCE, trusted)
+        self._verifier = (time.monotonic(), verifier)
+        return verifier
+
+    def authenticate(self, token: str | None) -> Principal:
+        """The principal a bearer token stands for; raises :class:`NotAuthenticated`."""
+        if not token:
+            raise NotAuthenticated("authorization", "a bearer token is required (Authorization: Bearer …)")
+        try:
+            claims = self._token_verifier().verify(token, now=self.clock.now())
+        except AuthError as e:
+            raise NotAuthenticated("authorization", e.reason) from None
+        with self.store.read() as conn:
+            party = conn.execute(sa.select(parties).where(parties.c.id == claims.party)).first()
+            if party is None:
+                raise NotAuthenticated("authorization", f"the token's party {claims.party!r} is not a party here")
+            if claims.issuer != self.issuer:  # an external identity provider's person
+                return Principal(
+                    claims.subject,
+                    party.id,
+                    party.role,
+                    "liaison" if claims.scopes & {"activities:write"} else "read_only",
+                    claims.scopes,
+                    party.language,
+                )
+            u = conn.execute(sa.select(users).where(users.c.id == claims.subject)).first()
+        if u is None or not u.active or u.party_id != claims.party:
+            raise NotAuthenticated("authorization", "the token's user is unknown or deactivated")
+        allowed = frozenset(u.scopes or []) if u.role == "client" else ROLE_SCOPES[u.role]
+        return Principal(u.id, party.id, party.role, u.role, claims.scopes & allowed, u.language)
+
+    def principal_for(self, user_id: str) -> Principal:
+        """The operator acting as ``user_id`` (the CLI), with the user's full role scopes."""
+        with self.store.read() as conn:
+            u = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
+            if u is None or not u.active:
+                raise NotFound("user", f"no active user {user_id!r}")
+            party = conn.execute(sa.select(parties).where(parties.c.id == u.party_id)).one()
+        allowed = frozenset(u.scopes or []) if u.role == "client" else ROLE_SCOPES[u.role]
+        return Principal(u.id, party.id, party.role, u.role, allowed, u.language)
+
+    # --- the agreement ----------------------------------------------------------------
+
+    def get_policy(self) -> Body:
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(settings).where(settings.c.key == "policy")).first()
+        return dict(row.value) if row is not None else Policy.default().to_json()
+
+    def set_policy(self, document: Any, *, by: str = "operator") -> Body:
+        """Replace the agreement's policy (validated whole; recorded as an event)."""
+        policy = Policy.from_json(document)
+
+        def run(conn: Connection) -> Result:
+            now = self.clock.now()
+            doc = policy.to_json()
+            conn.execute(settings.delete().where(settings.c.key == "policy"))
+            conn.execute(settings.insert().values(key="policy", value=doc, updated_at=now))
+            self._emit(conn, "policy.changed", ["*"], {"policy": doc, "by": by})
+            return 200, doc
+
+        return self._write(run)[1]

@@ -1,0 +1,302 @@
+"""The service's foundation: principals, the write unit, the live index, events, documents.
+
+Every state change goes through :meth:`ServiceBase._write`, which
+
+1. takes the store's write lock (one writer across threads and processes),
+2. replays a stored ``Idempotency-Key`` response instead of acting twice,
+3. brings the in-memory conflict index up to date with every committed item
+   (``items.rev`` > the last revision it saw — its own writes included, so a rolled
+   back write never leaves a trace in the index),
+4. runs the use case (which checks against the index and writes rows and events),
+5. stores the idempotent response in the same transaction, commits, and publishes the
+   committed events on the in-process bus — still under the lock, so subscribers see
+   sequence numbers in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from ..engine import Engine
+from ..errors import DeconflictError, ValidationError
+from ..model import Activity, SeparationMinima, Zone, ZoneKind
+from ..policy import Policy
+from ..store import Store
+from ..store.schema import access_log, events, idempotency, items, parties, settings
+from ..wire import rfc3339, volumes_from_json
+from .bus import EventBus
+from .clock import Clock
+from .errors import Forbidden, IdempotencyMismatch
+
+__all__ = ["Idempotency", "Principal", "ServiceBase", "new_id"]
+
+LIVE_ACTIVITY = frozenset({"notified", "active"})
+LIVE_ZONE = frozenset({"active"})
+Body = dict[str, Any]
+Result = tuple[int, Body]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is acting: a user (or machine client) of a party, with its scopes."""
+
+    user_id: str
+    party_id: str
+    party_role: str  # member | mediator | observer
+    role: str  # liaison | commander | read_only | client
+    scopes: frozenset[str]
+    language: str = "en"
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise Forbidden("scope", f"this operation needs the scope {scope!r}, which the token does not carry")
+
+    def require_member(self, what: str) -> None:
+        if self.party_role != "member":
+            raise Forbidden("party", f"only member parties {what}; {self.party_id!r} is a {self.party_role}")
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """An ``Idempotency-Key`` and a fingerprint of the request it came with."""
+
+    key: str
+    fingerprint: str
+
+    @staticmethod
+    def of(key: str, method: str, path: str, body: Any) -> Idempotency:
+        if not key or len(key) > 200 or not key.isprintable():
+            raise ValidationError("Idempotency-Key", "must be 1–200 printable characters")
+        digest = hashlib.sha256(json.dumps([method, path, body], sort_keys=True, default=str).encode()).hexdigest()
+        return Idempotency(key, digest)
+
+
+def new_id(prefix: str, now: datetime) -> str:
+    """A time-ordered id: sorting ids sorts by creation time (pagination relies on it)."""
+    return f"{prefix}_{int(now.timestamp() * 1000):012x}{secrets.token_hex(5)}"
+
+
+def new_version() -> str:
+    """An opaque version (like an F3548 OVN): unguessable, changed on every write."""
+    return secrets.token_urlsafe(16)
+
+
+def to_model(row: Any) -> Activity | Zone:
+    """The engine's view of a stored item."""
+    r = row._mapping if isinstance(row, Row) else row
+    volumes = volumes_from_json(r["volumes"])
+    if r["item_type"] == "activity":
+        return Activity(r["id"], r["party_id"], r["kind"], volumes)
+    minima = r["minima"]
+    own = SeparationMinima(minima["lateral_m"], minima["vertical_m"], minima["time_s"]) if minima else None
+    return Zone(r["id"], r["party_id"], ZoneKind(r["kind"]), volumes, minima=own)
+
+
+def is_live(item_type: str, state: str) -> bool:
+    return state in (LIVE_ACTIVITY if item_type == "activity" else LIVE_ZONE)
+
+
+class ServiceBase:
+    """State and plumbing shared by the use cases (see the mixins in this package)."""
+
+    def __init__(self, store: Store, clock: Clock, *, bus: EventBus | None = None, issuer: str = "deconflict") -> None:
+        self.store = store
+        self.clock = clock
+        self.bus = bus if bus is not None else EventBus()
+        self.issuer = issuer
+        self.policy = Policy.default()
+        self.engine = Engine(self.policy.minima)
+        self._rev = 0
+        self._policy_version: Any = None
+        self._outbox: list[dict[str, Any]] = []
+        # (party, subject type, subject id) already marked delivered: spares the WebSocket a write per event
+        self._delivered_seen: set[tuple[str, str, str]] = set()
+
+    # --- the write unit -------------------------------------------------------------
+
+    def _write(
+        self, fn: Callable[[Connection], Result], *, principal: Principal | None = None, idem: Idempotency | None = None
+    ) -> Result:
+        with self.store._lock:
+            self._outbox = []
+            with self.store.write() as conn:
+                if idem is not None and principal is not None:
+                    stored = conn.execute(
+                        sa.select(idempotency).where(
+                            idempotency.c.user_id == principal.user_id, idempotency.c.key == idem.key
+                        )
+                    ).first()
+                    if stored is not None:
+                        if stored.fingerprint != idem.fingerprint:
+                            raise IdempotencyMismatch(
+                                "Idempotency-Key", "was used before with a different request; use a new key"
+                            )
+                        return int(stored.status), dict(stored.body)
+                self._sync(conn)
+                status, body = fn(conn)
+                if idem is not None and principal is not None:
+                    conn.execute(
+                        idempotency.insert().values(
+                            user_id=principal.user_id,
+                            key=idem.key,
+                            fingerprint=idem.fingerprint,
+                            status=status,
+                            body=body,
+                            at=self.clock.now(),
+                        )
+                    )
+            outbox, self._outbox = self._outbox, []
+            self.bus.publish(outbox)
+        return status, body
+
+    def _sync(self, conn: Connection) -> None:
+        """Bring the policy and the in-memory index up to date with the database."""
+        row = conn.execute(sa.select(settings.c.value).where(settings.c.key == "policy")).first()
+        if row is not None and row.value != self._policy_version:
+            self.policy = Policy.from_json(row.value)
+            self._policy_version = row.value
+            self.engine = Engine(self.policy.minima)
+            self._rev = 0
+        rows = conn.execute(
+            sa.select(
+                items.c.id,
+                items.c.item_type,
+                items.c.party_id,
+                items.c.kind,
+                items.c.state,
+                items.c.volumes,
+                items.c.minima,
+                items.c.rev,
+            )
+            .where(items.c.rev > self._rev)
+            .order_by(items.c.rev)
+        ).all()
+        if not rows:
+            return
+        fresh = []
+        for r in rows:
+            if r.id in self.engine:
+                self.engine.remove(r.id)
+            if is_live(r.item_type, r.state):
+                fresh.append(to_model(r))
+        self.engine.insert_many(fresh)
+        self._rev = rows[-1].rev
+
+    def _next_rev(self, conn: Connection) -> int:
+        return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(items.c.rev), 0))).scalar_one()) + 1
+
+    # --- parties and audiences ------------------------------------------------------
+
+    def _parties(self, conn: Connection) -> dict[str, Row[Any]]:
+        return {r.id: r for r in conn.execute(sa.select(parties)).all()}
+
+    def _audience(self, conn: Connection, owners: Iterable[str], *, draft: bool = False) -> list[str]:
+        """Parties that may see something owned by ``owners``: members and mediators, and
+        observers when every owner shares with observers; a draft only its owner."""
+        owners = list(owners)
+        if draft:
+            return owners
+        known = self._parties(conn)
+        shared = all(known[o].shares_with_observers for o in owners if o in known)
+        return (
+            sorted(
+                pid for pid, p in known.items() if p.role in ("member", "mediator") or (p.role == "observer" and shared)
+            )
+            or owners
+        )
+
+    def _emit(
+        self,
+        conn: Connection,
+        type_: str,
+        audience: Sequence[str],
+        payload: Body,
+        *,
+        subject: tuple[str, str] | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        at = self.clock.now()
+        seq = conn.execute(
+            events.insert()
+            .values(
+                at=at,
+                type=type_,
+                audience=list(audience),
+                user_id=user_id,
+                subject_type=subject[0] if subject else None,
+                subject_id=subject[1] if subject else None,
+                payload=payload,
+            )
+            .returning(events.c.seq)
+        ).scalar_one()
+        self._outbox.append(event_document(seq, at, type_, list(audience), user_id, subject, payload))
+
+    def _log_access(
+        self,
+        conn: Connection,
+        principal: Principal,
+        action: str,
+        subject: tuple[str, str] | None = None,
+        detail: Body | None = None,
+    ) -> None:
+        conn.execute(
+            access_log.insert().values(
+                at=self.clock.now(),
+                user_id=principal.user_id,
+                party_id=principal.party_id,
+                action=action,
+                subject_type=subject[0] if subject else None,
+                subject_id=subject[1] if subject else None,
+                detail=detail,
+            )
+        )
+
+    # --- visibility -----------------------------------------------------------------
+
+    def _can_see_item(self, conn: Connection, principal: Principal, row: Row[Any]) -> bool:
+        if row.party_id == principal.party_id:
+            return True
+        if row.notified_at is None:  # a draft, or a draft cancelled before it was ever notified
+            return False
+        if principal.party_role == "observer":
+            owner = self._parties(conn).get(row.party_id)
+            return bool(owner is not None and owner.shares_with_observers)
+        return True
+
+
+def event_document(
+    seq: int,
+    at: datetime,
+    type_: str,
+    audience: list[str],
+    user_id: str | None,
+    subject: tuple[str, str] | None,
+    payload: Body,
+) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "at": rfc3339(at),
+        "type": type_,
+        "audience": audience,
+        "user_id": user_id,
+        "subject_type": subject[0] if subject else None,
+        "subject_id": subject[1] if subject else None,
+        "payload": payload,
+    }
+
+
+def reraise_as(prefix: str, error: DeconflictError) -> DeconflictError:
+    """An engine error about ``items[0].…`` renamed to the request's own field."""
+    field = error.field
+    if field.startswith("items[0]."):
+        field = field[len("items[0].") :]
+    return type(error)(f"{prefix}{field}" if prefix else field, error.reason)

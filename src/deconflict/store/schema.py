@@ -1,0 +1,319 @@
+"""The tables, as SQLAlchemy Core metadata: one schema for SQLite and PostgreSQL.
+
+Migrations (``store/migrations``) create and upgrade it; a test checks that the
+migrations and this metadata do not drift apart.  Times are stored as aware UTC
+datetimes (SQLAlchemy's ``DateTime(timezone=True)``; on SQLite as ISO text, which
+sorts correctly because every value is UTC).  JSON documents use the generic ``JSON``
+type (``jsonb`` would be nicer on PostgreSQL, but one schema for both matters more).
+
+Table by table:
+
+* ``parties`` / ``users``: who takes part, and the people (and machine clients) acting
+  for them.  ``users.contact_rank`` orders a party's escalation contacts.
+* ``items``: activities and zones (``item_type``), their shared fields, private
+  ``notes``, their volumes (wire JSON, WGS84 metres and UTC) and bounding box, the
+  opaque ``version`` (changed on every write, like an F3548 OVN) and ``rev``, a global
+  counter that lets every process bring its in-memory conflict index up to date.
+* ``item_versions``: every version of every item, as it was (the history).
+* ``conflicts`` / ``conflict_notes``: conflicts between two parties' items, their state
+  and each side's acknowledgement/acceptance; comments and proposals.
+* ``notices`` / ``receipts``: who was told what and when — delivered, opened,
+  acknowledged, by whom — with deadlines and escalation levels.
+* ``events``: the event stream (sequence numbers for WebSocket resume).
+* ``idempotency``: stored responses of POSTs made with an ``Idempotency-Key``.
+* ``access_log``: every read of another party's data (need-to-know).
+* ``settings``: the agreement policy, signing keys, trusted issuers, counters.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+__all__ = [
+    "access_log",
+    "conflict_notes",
+    "conflicts",
+    "events",
+    "idempotency",
+    "item_versions",
+    "items",
+    "metadata",
+    "notices",
+    "parties",
+    "receipts",
+    "settings",
+    "signing_keys",
+    "trusted_issuers",
+    "users",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = 64
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on both back-ends (SQLite keeps no offset: UTC is implied)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+TS = UTCDateTime()
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+parties = Table(
+    "parties",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),  # member | mediator | observer
+    Column("shares_with_observers", Boolean, nullable=False, default=False),
+    Column("language", String(8), nullable=False, default="en"),
+    Column("created_at", TS, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("party_id", String(ID), ForeignKey("parties.id"), nullable=False, index=True),
+    Column("role", String(16), nullable=False),  # liaison | commander | read_only | client
+    Column("display_name", String(200), nullable=False),
+    Column("language", String(8), nullable=False, default="en"),
+    Column("password_hash", Text, nullable=True),
+    Column("contact_rank", Integer, nullable=False, default=0),
+    Column("scopes", JSON, nullable=True),  # machine clients: the scopes they may be given
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", TS, nullable=False),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(32), primary_key=True),
+    Column("private_pem", Text, nullable=False),
+    Column("public_pem", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("retired_at", TS, nullable=True),
+)
+
+trusted_issuers = Table(
+    "trusted_issuers",
+    metadata,
+    Column("issuer", String(200), primary_key=True),
+    Column("audience", String(200), nullable=False),
+    Column("public_pem", Text, nullable=False),
+    Column("algorithms", JSON, nullable=False),
+    Column("party_claim", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("item_type", String(8), nullable=False),  # activity | zone
+    Column("party_id", String(ID), ForeignKey("parties.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subtype", String(32), nullable=True),  # zones: hospital, school, aid_warehouse …
+    Column("state", String(16), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("callsign", String(64), nullable=True),
+    Column("contact", String(200), nullable=True),
+    Column("notes", Text, nullable=True),  # private to the owning party
+    Column("volumes", JSON, nullable=False),
+    Column("minima", JSON, nullable=True),  # zones: their own separation minima
+    Column("time_start", TS, nullable=False),
+    Column("time_end", TS, nullable=False),
+    Column("lon_min", Float, nullable=False),
+    Column("lon_max", Float, nullable=False),
+    Column("lat_min", Float, nullable=False),
+    Column("lat_max", Float, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("rev", BigInteger, nullable=False),
+    Column("notified_at", TS, nullable=True),
+    Column("late_by_s", Float, nullable=True),
+    Column("created_by", String(ID), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_items_rev", "rev"),
+    Index("ix_items_party_state", "party_id", "state"),
+    Index("ix_items_time", "time_start", "time_end"),
+)
+
+item_versions = Table(
+    "item_versions",
+    metadata,
+    Column("item_id", String(ID), ForeignKey("items.id"), primary_key=True),
+    Column("version", String(32), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("at", TS, nullable=False),
+    Column("by_user", String(ID), nullable=False),
+)
+
+conflicts = Table(
+    "conflicts",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("item_a", String(ID), ForeignKey("items.id"), nullable=False),
+    Column("item_b", String(ID), ForeignKey("items.id"), nullable=False),
+    Column("party_a", String(ID), nullable=False),
+    Column("party_b", String(ID), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("precedence", String(16), nullable=False),
+    Column("version_a", String(32), nullable=False),
+    Column("version_b", String(32), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("time_start", TS, nullable=False),
+    Column("ack_a_by", String(ID), nullable=True),
+    Column("ack_a_at", TS, nullable=True),
+    Column("ack_b_by", String(ID), nullable=True),
+    Column("ack_b_at", TS, nullable=True),
+    Column("accept_a_by", String(ID), nullable=True),
+    Column("accept_a_at", TS, nullable=True),
+    Column("accept_b_by", String(ID), nullable=True),
+    Column("accept_b_at", TS, nullable=True),
+    Column("escalated_at", TS, nullable=True),
+    Column("escalated_by", String(ID), nullable=True),
+    Column("resolution", String(32), nullable=True),
+    Column("closed_at", TS, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_conflicts_items", "item_a", "item_b"),
+    Index("ix_conflicts_state", "state"),
+)
+
+conflict_notes = Table(
+    "conflict_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conflict_id", String(ID), ForeignKey("conflicts.id"), nullable=False, index=True),
+    Column("party_id", String(ID), nullable=False),
+    Column("user_id", String(ID), nullable=False),
+    Column("kind", String(16), nullable=False),  # comment | proposal
+    Column("text", Text, nullable=False),
+    Column("at", TS, nullable=False),
+)
+
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("item_id", String(ID), ForeignKey("items.id"), nullable=False, index=True),
+    Column("item_version", String(32), nullable=False),
+    Column("sender_party", String(ID), nullable=False),
+    Column("change", String(16), nullable=False),  # notified | updated | cancelled | created …
+    Column("precedence", String(16), nullable=False),
+    Column("lead_s", Float, nullable=True),
+    Column("required_s", Float, nullable=True),
+    Column("late_by_s", Float, nullable=True),
+    Column("at", TS, nullable=False),
+    Column("by_user", String(ID), nullable=False),
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("subject_type", String(16), primary_key=True),  # notice | conflict | message
+    Column("subject_id", String(ID), primary_key=True),
+    Column("party_id", String(ID), primary_key=True),
+    Column("precedence", String(16), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("deadline", TS, nullable=True),
+    Column("level", Integer, nullable=False, default=0),
+    Column("escalated_at", TS, nullable=True),
+    Column("delivered_at", TS, nullable=True),
+    Column("delivered_to", String(ID), nullable=True),
+    Column("opened_at", TS, nullable=True),
+    Column("opened_by", String(ID), nullable=True),
+    Column("acknowledged_at", TS, nullable=True),
+    Column("acknowledged_by", String(ID), nullable=True),
+    Index("ix_receipts_due", "acknowledged_at", "deadline"),
+    Index("ix_receipts_party", "party_id", "subject_type"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", TS, nullable=False),
+    Column("type", String(48), nullable=False),
+    Column("audience", JSON, nullable=False),  # list of party ids, or ["*"]
+    Column("user_id", String(ID), nullable=True),  # when aimed at one person (escalation)
+    Column("subject_type", String(16), nullable=True),
+    Column("subject_id", String(ID), nullable=True),
+    Column("payload", JSON, nullable=False),
+)
+
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("user_id", String(ID), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("at", TS, nullable=False),
+)
+
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", TS, nullable=False),
+    Column("user_id", String(ID), nullable=False),
+    Column("party_id", String(ID), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("subject_type", String(16), nullable=True),
+    Column("subject_id", String(ID), nullable=True),
+    Column("detail", JSON, nullable=True),
+    Index("ix_access_log_at", "at"),
+)

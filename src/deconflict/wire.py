@@ -1,0 +1,75 @@
+"""Volumes on the wire: the F3548-style JSON shape the API, the store and plan files share.
+
+Reading converts units and datums once (:mod:`deconflict.planfile` does the parsing);
+writing always gives WGS84 metres and RFC 3339 UTC, so a stored or returned document
+reads back to the very same :class:`~deconflict.model.Volume4D`.
+
+>>> from datetime import datetime, UTC
+>>> from deconflict.model import *
+>>> t = datetime(2026, 1, 1, tzinfo=UTC)
+>>> v = Volume4D(Circle((36.0, 35.0), 5000), AltitudeBand(0, 3000), TimeWindow(t, t.replace(hour=2)))
+>>> doc = volume_to_json(v)
+>>> doc["outline_circle"]["radius"], doc["time_start"]["value"]
+({'value': 5000.0, 'units': 'M'}, '2026-01-01T00:00:00Z')
+>>> volume_from_json(doc, "volumes[0]") == v
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import ValidationError
+from .model import Circle, Corridor, Polygon, Volume4D
+from .planfile import _volume
+
+__all__ = ["rfc3339", "volume_from_json", "volume_to_json", "volumes_from_json", "volumes_to_json"]
+
+
+def rfc3339(moment: datetime) -> str:
+    """An aware datetime as RFC 3339 UTC with a ``Z`` (microseconds only when present)."""
+    text = moment.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def _point(p: tuple[float, float]) -> dict[str, float]:
+    return {"lng": p[0], "lat": p[1]}
+
+
+def volume_to_json(v: Volume4D) -> dict[str, Any]:
+    fp = v.footprint
+    doc: dict[str, Any]
+    if isinstance(fp, Circle):
+        doc = {"outline_circle": {"center": _point(fp.center), "radius": {"value": fp.radius_m, "units": "M"}}}
+    elif isinstance(fp, Polygon):
+        doc = {"outline_polygon": {"vertices": [_point(p) for p in fp.vertices]}}
+    elif isinstance(fp, Corridor):
+        doc = {
+            "corridor": {"path": [_point(p) for p in fp.path], "half_width": {"value": fp.half_width_m, "units": "M"}}
+        }
+    else:  # pragma: no cover - the model has three footprints
+        raise TypeError(type(fp).__name__)
+    doc["altitude_lower"] = {"value": v.altitude.lower_m, "reference": "W84", "units": "M"}
+    doc["altitude_upper"] = {"value": v.altitude.upper_m, "reference": "W84", "units": "M"}
+    doc["time_start"] = {"value": rfc3339(v.window.start), "format": "RFC3339"}
+    doc["time_end"] = {"value": rfc3339(v.window.end), "format": "RFC3339"}
+    return doc
+
+
+def volume_from_json(value: Any, path: str) -> Volume4D:
+    """Parse one volume; errors name ``path`` and the offending member below it."""
+    return _volume(value, path)
+
+
+def volumes_to_json(volumes: Sequence[Volume4D]) -> list[dict[str, Any]]:
+    return [volume_to_json(v) for v in volumes]
+
+
+def volumes_from_json(value: Any, path: str = "volumes", *, limit: int = 100) -> tuple[Volume4D, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValidationError(path, "must be a non-empty list of volumes")
+    if len(value) > limit:
+        raise ValidationError(path, f"at most {limit} volumes per item")
+    return tuple(volume_from_json(v, f"{path}[{i}]") for i, v in enumerate(value))
