@@ -38,6 +38,8 @@ from .schemas import (
     ZoneUpdateIn,
     aware,
     parse_bbox,
+    reject_nul,
+    reject_nul_in_query,
 )
 
 __all__ = ["create_app"]
@@ -48,6 +50,7 @@ Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Cursor = Annotated[str | None, Query(max_length=64)]
+Seq = stream.Seq
 # Error statuses every authenticated route may answer (problem documents, see .problems).
 _ERRORS = problems.problem_responses(401, 403, 404, 409, 412, 413, 422)
 
@@ -97,7 +100,7 @@ def create_app(
         return JSONResponse(result[1], status_code=result[0])
 
     public = APIRouter(prefix="/v1")
-    v1 = APIRouter(prefix="/v1", responses=_ERRORS)
+    v1 = APIRouter(prefix="/v1", responses=_ERRORS, dependencies=[Depends(reject_nul_in_query)])
 
     @public.get("/health", tags=["service"])
     def health() -> dict[str, Any]:
@@ -129,6 +132,7 @@ def create_app(
     @v1.put("/policy", tags=["service"])
     def put_policy(who: Who, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         who.require("admin")
+        reject_nul(body)
         return service.set_policy(body, by=who.user_id)
 
     # --- activities and zones ---------------------------------------------------------
@@ -275,7 +279,7 @@ def create_app(
         return reply(service.notice_action(who, notice_id, "acknowledge", idem=idem(key, request, {})))
 
     @v1.get("/events", tags=["events"])
-    def list_events(who: Who, after: Annotated[int, Query(ge=0)] = 0, limit: Limit = 100) -> dict[str, Any]:
+    def list_events(who: Who, after: Seq = 0, limit: Limit = 100) -> dict[str, Any]:
         """The event stream as pages (for clients that cannot hold a WebSocket open)."""
         found = stream.events_after(service, who, after, limit)
         return {"events": found, "last_seq": found[-1]["seq"] if found else after}
@@ -321,6 +325,7 @@ def create_app(
         if not who.scopes & {"activities:write", "zones:write"}:
             raise Forbidden("scope", "importing needs the scope 'activities:write' or 'zones:write'")
         who.require_member("import items")
+        reject_nul(body)
         return reply(service.import_items(who, import_entries(body, who), idem=idem(key, request, body)))
 
     app.include_router(public)

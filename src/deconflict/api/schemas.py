@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from fastapi import Request
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ValidationError
 from ..model import ActivityKind, SeparationMinima, ZoneKind
@@ -31,8 +32,20 @@ __all__ = [
 ]
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
-Text64 = Annotated[str, Field(max_length=64)]
-Text200 = Annotated[str, Field(max_length=200)]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text (SQLite can): refuse it on every back-end alike
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+Text64 = Annotated[str, Field(max_length=64), NoNul]
+Text200 = Annotated[str, Field(max_length=200), NoNul]
+Text4000 = Annotated[str, Field(max_length=4000), NoNul]
+Version = Annotated[str, Field(min_length=1, max_length=64), NoNul]
 
 
 class _Strict(BaseModel):
@@ -93,7 +106,7 @@ class VolumeIn(_Strict):
 
 
 Volumes = Annotated[list[VolumeIn], Field(min_length=1, max_length=100)]
-Key = Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=5000)]
+Key = Annotated[list[Annotated[str, Field(max_length=64), NoNul]], Field(max_length=5000)]
 
 
 def _volumes(volumes: list[VolumeIn]) -> tuple[Any, ...]:
@@ -112,7 +125,7 @@ class _ItemCommon(_Strict):
     title: Text200 = ""
     priority: Precedence = Precedence.ROUTINE
     contact: Text200 | None = None
-    notes: Annotated[str, Field(max_length=4000)] | None = None
+    notes: Text4000 | None = None
     volumes: Volumes
 
 
@@ -160,28 +173,49 @@ class ActivityCheckIn(ActivityIn):
 
 
 class ActivityUpdateIn(ActivityIn):
-    version: Annotated[str, Field(min_length=1, max_length=64)]
+    version: Version
 
 
 class ZoneUpdateIn(ZoneIn):
-    version: Annotated[str, Field(min_length=1, max_length=64)]
+    version: Version
 
 
 ItemUpdateIn = ActivityUpdateIn | ZoneUpdateIn
 
 
 class TransitionIn(_Strict):
-    version: Annotated[str, Field(min_length=1, max_length=64)]
+    version: Version
     key: Key = Field(default_factory=list)
 
 
 class ConflictActionIn(_Strict):
-    text: Annotated[str, Field(max_length=4000)] | None = None
+    text: Text4000 | None = None
 
 
 class LoginIn(_Strict):
     username: Text64
     password: Annotated[str, Field(max_length=1024)]
+
+
+def reject_nul(value: Any, path: str = "") -> None:
+    """Refuse a NUL character anywhere in a JSON document (keys included), naming where."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationError(path or "body", "must not contain NUL characters")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            reject_nul(k, path or "body")
+            reject_nul(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            reject_nul(v, f"{path}[{i}]")
+
+
+def reject_nul_in_query(request: Request) -> None:
+    """A dependency: no NUL in any query parameter (it would reach the database)."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            raise ValidationError(name.replace("\x00", "") or "query", "must not contain NUL characters")
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:

@@ -29,9 +29,11 @@ from ..service.core import event_document
 from ..service.errors import ServiceError
 from ..store.schema import events
 
-__all__ = ["events_after", "install", "visible"]
+__all__ = ["Seq", "events_after", "install", "visible"]
 
 _PAGE = 500
+# An event sequence number: a 64-bit integer in both databases (a larger one is refused, not a 500).
+Seq = Annotated[int, Query(ge=0, le=2**63 - 1)]
 _POLL_S = 1.0
 
 
@@ -84,7 +86,7 @@ def install(app: FastAPI, service: Service) -> None:
     @app.websocket("/v1/stream")
     async def stream(
         ws: WebSocket,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Seq = 0,
         access_token: Annotated[str | None, Query(max_length=16384)] = None,
     ) -> None:
         header = ws.headers.get("authorization", "")

@@ -193,7 +193,6 @@ class ConflictsMixin(ServiceBase):
                     "state": it.state,
                 },
                 "party": party,
-                "version": getattr(c, f"version_{s}"),
                 "acknowledged_by": getattr(c, f"ack_{s}_by"),
                 "acknowledged_at": _t(getattr(c, f"ack_{s}_at")),
                 "accepted_by": getattr(c, f"accept_{s}_by"),
@@ -242,20 +241,7 @@ class ConflictsMixin(ServiceBase):
             c = self._visible_conflict(conn, principal, cid)
             self._log_access(conn, principal, "read_conflict", ("conflict", cid))
             if principal.party_id in (c.party_a, c.party_b):
-                now = self.clock.now()
-                base = receipts.update().where(
-                    receipts.c.subject_type == "conflict",
-                    receipts.c.subject_id == cid,
-                    receipts.c.party_id == principal.party_id,
-                )
-                conn.execute(
-                    base.where(receipts.c.delivered_at.is_(None)).values(
-                        delivered_at=now, delivered_to=principal.user_id
-                    )
-                )
-                conn.execute(
-                    base.where(receipts.c.opened_at.is_(None)).values(opened_at=now, opened_by=principal.user_id)
-                )
+                self._stamp(conn, principal, "conflict", cid, "delivered", "opened")
             return 200, self._conflict_doc(conn, cid)
 
         return self._write(run)[1]
@@ -351,11 +337,6 @@ class ConflictsMixin(ServiceBase):
             if c.state in CLOSED:
                 raise StateConflict("state", f"conflict {cid!r} is {c.state}")
             values: dict[str, Any] = {"updated_at": now}
-            receipt = receipts.update().where(
-                receipts.c.subject_type == "conflict",
-                receipts.c.subject_id == cid,
-                receipts.c.party_id == principal.party_id,
-            )
             if action in ("acknowledge", "accept"):
                 if action == "accept" and principal.role not in ("commander",):
                     raise Forbidden("role", "accepting a conflict (agreeing to proceed) needs a commander/approver")
@@ -365,14 +346,7 @@ class ConflictsMixin(ServiceBase):
                     if c.state == "accepted":
                         raise StateConflict("state", f"conflict {cid!r} is already accepted by both sides")
                     values |= {f"accept_{side}_by": principal.user_id, f"accept_{side}_at": now}
-                conn.execute(
-                    receipt.where(receipts.c.acknowledged_at.is_(None)).values(
-                        acknowledged_at=now, acknowledged_by=principal.user_id
-                    )
-                )
-                conn.execute(
-                    receipt.where(receipts.c.opened_at.is_(None)).values(opened_at=now, opened_by=principal.user_id)
-                )
+                self._stamp(conn, principal, "conflict", cid, "delivered", "opened", "acknowledged")
                 merged = {
                     k: values.get(k, getattr(c, k)) for k in ("ack_a_at", "ack_b_at", "accept_a_at", "accept_b_at")
                 }

@@ -31,7 +31,7 @@ from ..errors import DeconflictError, ValidationError
 from ..model import Activity, SeparationMinima, Zone, ZoneKind
 from ..policy import Policy
 from ..store import Store
-from ..store.schema import access_log, events, idempotency, items, parties, settings
+from ..store.schema import access_log, events, idempotency, items, parties, receipts, settings
 from ..wire import rfc3339, volumes_from_json
 from .bus import EventBus
 from .clock import Clock
@@ -42,6 +42,11 @@ __all__ = ["Idempotency", "Principal", "ServiceBase", "new_id"]
 LIVE_ACTIVITY = frozenset({"notified", "active"})
 LIVE_ZONE = frozenset({"active"})
 Body = dict[str, Any]
+_STAGES = {
+    "delivered": ("delivered_at", "delivered_to"),
+    "opened": ("opened_at", "opened_by"),
+    "acknowledged": ("acknowledged_at", "acknowledged_by"),
+}
 Result = tuple[int, Body]
 
 
@@ -259,6 +264,21 @@ class ServiceBase:
                 detail=detail,
             )
         )
+
+    def _stamp(self, conn: Connection, principal: Principal, subject_type: str, subjects: Any, *stages: str) -> None:
+        """Record on the receipts of ``principal``'s party that it reached ``stages``
+        (``delivered``, ``opened``, ``acknowledged``) — each only the first time, with the
+        user and the time.  ``subjects`` is one id, a list of ids or a subquery of ids."""
+        where = [receipts.c.subject_type == subject_type, receipts.c.party_id == principal.party_id]
+        where.append(
+            receipts.c.subject_id == subjects if isinstance(subjects, str) else receipts.c.subject_id.in_(subjects)
+        )
+        now = self.clock.now()
+        for stage in stages:
+            at, by = _STAGES[stage]
+            conn.execute(
+                receipts.update().where(*where, receipts.c[at].is_(None)).values({at: now, by: principal.user_id})
+            )
 
     # --- visibility -----------------------------------------------------------------
 

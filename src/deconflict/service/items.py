@@ -120,8 +120,12 @@ def conflict_detail(c: Conflict, own_id: str) -> Body:
 class ItemsMixin(ServiceBase):
     # --- reading --------------------------------------------------------------------
 
-    def item_document(self, row: Row[Any], principal: Principal | None) -> Body:
-        """The fields ``principal`` may see (``None``: everything, for the operator)."""
+    def item_document(self, row: Row[Any], principal: Principal | None, *, reveal_version: bool = False) -> Body:
+        """The fields ``principal`` may see (``None``: everything, for the operator).
+
+        Another party's ``version`` is shown only when the item is read on its own
+        (``reveal_version``, :meth:`get_item` — a read recorded as *opened*): never in
+        lists, notices, events or conflicts, so a key cannot be built without reading."""
         doc: Body = {
             "id": row.id,
             "type": row.item_type,
@@ -146,6 +150,8 @@ class ItemsMixin(ServiceBase):
             doc["minima"] = row.minima
         if principal is None or principal.party_id == row.party_id:
             doc["notes"] = row.notes
+        elif not reveal_version:
+            del doc["version"]
         return doc
 
     def _load(self, conn: Connection, item_id: str, item_type: str, *, for_update: bool = False) -> Row[Any]:
@@ -165,7 +171,7 @@ class ItemsMixin(ServiceBase):
             if row.party_id != principal.party_id:
                 self._log_access(conn, principal, f"read_{item_type}", (item_type, item_id))
                 self._mark_opened_notices(conn, principal, item_id)
-            return 200, self.item_document(row, principal)
+            return 200, self.item_document(row, principal, reveal_version=True)
 
         return self._write(run)[1]
 
@@ -675,34 +681,14 @@ class ItemsMixin(ServiceBase):
             conn,
             f"{row.item_type}.{change}",
             self._audience(conn, [row.party_id]),
-            {"notice": doc, "item": self.item_document(row, _nobody)},
+            {"notice": {k: v for k, v in doc.items() if k != "item_version"}, "item": self.item_document(row, _nobody)},
             subject=("notice", notice_id),
         )
         return doc
 
     def _mark_opened_notices(self, conn: Connection, principal: Principal, item_id: str) -> None:
         ids = sa.select(notices.c.id).where(notices.c.item_id == item_id).scalar_subquery()
-        now = self.clock.now()
-        conn.execute(
-            receipts.update()
-            .where(
-                receipts.c.subject_type == "notice",
-                receipts.c.subject_id.in_(ids),
-                receipts.c.party_id == principal.party_id,
-                receipts.c.opened_at.is_(None),
-            )
-            .values(opened_at=now, opened_by=principal.user_id)
-        )
-        conn.execute(
-            receipts.update()
-            .where(
-                receipts.c.subject_type == "notice",
-                receipts.c.subject_id.in_(ids),
-                receipts.c.party_id == principal.party_id,
-                receipts.c.delivered_at.is_(None),
-            )
-            .values(delivered_at=now, delivered_to=principal.user_id)
-        )
+        self._stamp(conn, principal, "notice", ids, "delivered", "opened")
 
     # provided by ConflictsMixin
     def _reconcile(

@@ -64,7 +64,8 @@ class ReceiptsMixin(ServiceBase):
         return {
             "id": n.id,
             "item_id": n.item_id,
-            "item_version": n.item_version,
+            # the version is the sender's to see; recipients learn it by reading the item
+            "item_version": n.item_version if receipt is None else None,
             "sender_party": n.sender_party,
             "change": n.change,
             "precedence": n.precedence,
@@ -98,7 +99,7 @@ class ReceiptsMixin(ServiceBase):
             page = rows[:limit]
             ids = [r.id for r in page]
             if ids:
-                self._delivered(conn, principal, "notice", ids)
+                self._stamp(conn, principal, "notice", ids, "delivered")
                 rows2 = {
                     r.subject_id: r
                     for r in conn.execute(
@@ -139,22 +140,8 @@ class ReceiptsMixin(ServiceBase):
                 if n is not None and n.sender_party == principal.party_id:
                     return 200, self._notice_doc(n, None)
                 raise NotFound("id", f"no notice {notice_id!r} for {principal.party_id!r}")
-            now = self.clock.now()
-            base = receipts.update().where(
-                receipts.c.subject_type == "notice",
-                receipts.c.subject_id == notice_id,
-                receipts.c.party_id == principal.party_id,
-            )
-            conn.execute(
-                base.where(receipts.c.delivered_at.is_(None)).values(delivered_at=now, delivered_to=principal.user_id)
-            )
-            conn.execute(base.where(receipts.c.opened_at.is_(None)).values(opened_at=now, opened_by=principal.user_id))
-            if action == "acknowledge":
-                conn.execute(
-                    base.where(receipts.c.acknowledged_at.is_(None)).values(
-                        acknowledged_at=now, acknowledged_by=principal.user_id
-                    )
-                )
+            stages = ("delivered", "opened", "acknowledged") if action == "acknowledge" else ("delivered", "opened")
+            self._stamp(conn, principal, "notice", notice_id, *stages)
             fresh = conn.execute(
                 sa.select(receipts).where(
                     receipts.c.subject_type == "notice",
@@ -212,18 +199,6 @@ class ReceiptsMixin(ServiceBase):
 
         return self._write(run)[1]
 
-    def _delivered(self, conn: Connection, principal: Principal, subject_type: str, ids: Sequence[str]) -> None:
-        conn.execute(
-            receipts.update()
-            .where(
-                receipts.c.subject_type == subject_type,
-                receipts.c.subject_id.in_(list(ids)),
-                receipts.c.party_id == principal.party_id,
-                receipts.c.delivered_at.is_(None),
-            )
-            .values(delivered_at=self.clock.now(), delivered_to=principal.user_id)
-        )
-
     def mark_delivered(self, principal: Principal, subjects: Sequence[tuple[str, str]]) -> None:
         """Record that events about ``subjects`` reached ``principal``."""
         self.record_delivered(principal, self.claim_delivered(principal, subjects))
@@ -251,7 +226,7 @@ class ReceiptsMixin(ServiceBase):
 
         def run(conn: Connection) -> Result:
             for subject_type in {c[0] for c in claimed}:
-                self._delivered(conn, principal, subject_type, [c[1] for c in claimed if c[0] == subject_type])
+                self._stamp(conn, principal, subject_type, [c[1] for c in claimed if c[0] == subject_type], "delivered")
             return 200, {}
 
         try:

@@ -1,0 +1,5 @@
+"""``python -m deconflict``: the command line."""
+
+from .cli import app
+
+app()
