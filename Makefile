@@ -40,3 +40,9 @@ bench: $(STAMP) system-deps
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+## The service benchmark: notifications/s and alert latency of `deconflict serve`, SQLite and
+## PostgreSQL (~6 min); writes its section of docs/benchmarks.md and bench/results/service_load.json.
+.PHONY: bench-service
+bench-service: $(STAMP) system-deps
+	$(BIN)/python bench/service_load.py --out docs/benchmarks.md

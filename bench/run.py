@@ -29,6 +29,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 from bench.measure import SizeConfig, SizeResult, run_size  # noqa: E402
 from bench.report import console_table, markdown  # noqa: E402
+from bench.service_load import carry_section  # noqa: E402
 from deconflict.devtools import local_postgres  # noqa: E402
 
 #: Server settings for the PostGIS baseline (given a fair amount of memory).
@@ -173,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         out = args.out if args.out.is_absolute() else Path.cwd() / args.out
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(markdown(results, command, started, (load_start, load_end), extra))
+        text = markdown(results, command, started, (load_start, load_end), extra)
+        if out.exists():  # keep the section bench/service_load.py writes into the same file
+            text = carry_section(out.read_text(), text)
+        out.write_text(text)
         print(f"wrote {out}")
     return 0
 
