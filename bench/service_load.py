@@ -196,11 +196,16 @@ def _deconflict_command() -> list[str]:
 
 
 @contextmanager
-def server(url: str, log: Path, profile_out: Path | None = None) -> Iterator[tuple[int, int]]:
+def server(
+    url: str, log: Path, profile_out: Path | None = None, *, ws_compression: bool = False
+) -> Iterator[tuple[int, int]]:
     """``deconflict serve`` over ``url`` (or, with ``profile_out``, the same app under cProfile);
-    yields (port, pid) once /v1/health answers."""
+    yields (port, pid) once /v1/health answers.  ``ws_compression``: let the server accept
+    permessage-deflate (``serve --ws-compression``; off by default)."""
     port = _free_port()
     cmd = [*_deconflict_command(), "serve", "--db", url, "--port", str(port), "--log-level", "warning"]
+    if ws_compression:
+        cmd.append("--ws-compression")
     if profile_out is not None:
         me = str(Path(__file__).resolve())
         cmd = [sys.executable, me, "--profiled-server", url, "--port", str(port), "--result", str(profile_out)]
@@ -260,7 +265,7 @@ def measure(backend: str, what: str, args: argparse.Namespace, dbs: Databases, t
     base = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
     print(f"[{time.strftime('%H:%M:%S')}] {backend}: {what} …", flush=True)
     prof_out = tmp / f"server-{backend}-{what}.pstats" if args.server_profile else None
-    with server(url, tmp / f"server-{backend}.log", prof_out) as (port, pid):
+    with server(url, tmp / f"server-{backend}.log", prof_out, ws_compression=what == "alerts") as (port, pid):
         cfg = LoadConfig(
             host="127.0.0.1",
             port=port,
@@ -574,8 +579,8 @@ def render(results: dict[str, Any]) -> str:
         f"conflict with one standing bravo activity; alert latency = from just before alpha's POST to the "
         f"`conflict.opened` event arriving on each bravo WebSocket (both ends in the load process: one clock), "
         f"over every delivery, {cfg['alert_duration']:g} s after {cfg['warmup']:g} s of warm-up. Twice: with the "
-        f"clients offering permessage-deflate (what browsers and the `websockets` library do by default; uvicorn "
-        f"accepts it) and without.",
+        f"clients offering permessage-deflate (what browsers and the `websockets` library do by default) to a "
+        f"server started with `--ws-compression`, and with the default server, which declines it.",
         "",
     ]
 
@@ -896,7 +901,7 @@ def _analysis(results: dict[str, Any], find: Any, backends: list[str]) -> list[s
             text += (
                 f" {len(missed)} of the {total} alert runs missed the target; meeting it reliably with this many "
                 "sockets at this rate needs the fan-out out of the writing process, or far less work per socket "
-                "(uvicorn's `ws_per_message_deflate=False` removes the compression)."
+                "(`deconflict serve` declines compression unless started with `--ws-compression`)."
                 if missed
                 else " The alert figures are therefore the ones most sensitive to anything else running on the "
                 "machine: a busier event loop stretches every write, and the queue of writes behind it."

@@ -102,6 +102,9 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
         scheduler: Annotated[bool, typer.Option(help="Run the deadline/escalation scheduler.")] = True,
+        ws_compression: Annotated[
+            bool, typer.Option(help="Offer permessage-deflate on WebSockets (saves bandwidth, costs server CPU).")
+        ] = False,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     ) -> None:
         """Serve the API (REST + WebSocket) over the database."""
@@ -117,6 +120,7 @@ def register(app: typer.Typer) -> None:
                 port=port,
                 log_level=log_level,
                 ws_ping_interval=20.0,
+                ws_per_message_deflate=ws_compression,
             )
 
     @app.command()

@@ -63,7 +63,7 @@ class AdminMixin(ServiceBase):
             now = self.clock.now()
             created = []
             if conn.execute(sa.select(settings.c.key).where(settings.c.key == "policy")).first() is None:
-                conn.execute(settings.insert().values(key="policy", value=Policy.default().to_json(), updated_at=now))
+                conn.execute(settings.insert(), dict(key="policy", value=Policy.default().to_json(), updated_at=now))
                 created.append("policy")
             if conn.execute(sa.select(signing_keys.c.kid).where(signing_keys.c.retired_at.is_(None))).first() is None:
                 self._new_key(conn)
@@ -77,12 +77,13 @@ class AdminMixin(ServiceBase):
     def _new_key(self, conn: Connection) -> str:
         key = SigningKey.generate()
         conn.execute(
-            signing_keys.insert().values(
+            signing_keys.insert(),
+            dict(
                 kid=key.key_id,
                 private_pem=key.to_pem().decode(),
                 public_pem=key.public_pem().decode(),
                 created_at=self.clock.now(),
-            )
+            ),
         )
         return key.key_id
 
@@ -121,14 +122,15 @@ class AdminMixin(ServiceBase):
                 raise StateConflict("party", f"party {party_id!r} exists already")
             now = self.clock.now()
             conn.execute(
-                parties.insert().values(
+                parties.insert(),
+                dict(
                     id=party_id,
                     name=name,
                     role=role,
                     shares_with_observers=shares_with_observers,
                     language=language,
                     created_at=now,
-                )
+                ),
             )
             doc = {
                 "id": party_id,
@@ -187,7 +189,8 @@ class AdminMixin(ServiceBase):
             if conn.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is not None:
                 raise StateConflict("user", f"user {user_id!r} exists already")
             conn.execute(
-                users.insert().values(
+                users.insert(),
+                dict(
                     id=user_id,
                     party_id=party_id,
                     role=role,
@@ -198,7 +201,7 @@ class AdminMixin(ServiceBase):
                     scopes=sorted(scopes) if scopes is not None else None,
                     active=True,
                     created_at=self.clock.now(),
-                )
+                ),
             )
             doc = {
                 "id": user_id,
@@ -315,14 +318,15 @@ class AdminMixin(ServiceBase):
         def run(conn: Connection) -> Result:
             conn.execute(trusted_issuers.delete().where(trusted_issuers.c.issuer == issuer))
             conn.execute(
-                trusted_issuers.insert().values(
+                trusted_issuers.insert(),
+                dict(
                     issuer=issuer,
                     audience=audience,
                     public_pem=public_pem.decode(),
                     algorithms=list(algorithms),
                     party_claim=party_claim,
                     created_at=self.clock.now(),
-                )
+                ),
             )
             self._emit(conn, "membership.issuer_trusted", ["*"], {"issuer": issuer})
             return 201, {"issuer": issuer, "audience": audience, "algorithms": list(algorithms)}
@@ -399,7 +403,7 @@ class AdminMixin(ServiceBase):
             now = self.clock.now()
             doc = policy.to_json()
             conn.execute(settings.delete().where(settings.c.key == "policy"))
-            conn.execute(settings.insert().values(key="policy", value=doc, updated_at=now))
+            conn.execute(settings.insert(), dict(key="policy", value=doc, updated_at=now))
             self._emit(conn, "policy.changed", ["*"], {"policy": doc, "by": by})
             return 200, doc
 

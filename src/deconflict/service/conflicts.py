@@ -67,7 +67,8 @@ class ConflictsMixin(ServiceBase):
             if current is None:
                 cid = new_id("cfl", now)
                 conn.execute(
-                    conflicts.insert().values(
+                    conflicts.insert(),
+                    dict(
                         id=cid,
                         item_a=row.id,
                         item_b=other_id,
@@ -81,7 +82,7 @@ class ConflictsMixin(ServiceBase):
                         time_start=start,
                         created_at=now,
                         updated_at=now,
-                    )
+                    ),
                 )
                 self._conflict_receipts(conn, cid, (row.party_id, other.party_id), precedence, start, now)
                 event = "conflict.opened"
@@ -163,7 +164,8 @@ class ConflictsMixin(ServiceBase):
         deadline = min(self.policy.ack_deadline(precedence, at=now), max(start, now + _MIN_DEADLINE))
         for pid in sorted(set(parties)):
             conn.execute(
-                receipts.insert().values(
+                receipts.insert(),
+                dict(
                     subject_type="conflict",
                     subject_id=cid,
                     party_id=pid,
@@ -171,7 +173,7 @@ class ConflictsMixin(ServiceBase):
                     created_at=now,
                     deadline=None if level >= 2 else deadline,
                     level=level,
-                )
+                ),
             )
 
     def _conflict_doc(self, conn: Connection, cid: str) -> Body:
@@ -322,14 +324,15 @@ class ConflictsMixin(ServiceBase):
                 if principal.party_role != "mediator":
                     self._side(principal, c)
                 conn.execute(
-                    conflict_notes.insert().values(
+                    conflict_notes.insert(),
+                    dict(
                         conflict_id=cid,
                         party_id=principal.party_id,
                         user_id=principal.user_id,
                         kind="proposal" if action == "propose" else "comment",
                         text=text,
                         at=now,
-                    )
+                    ),
                 )
                 conn.execute(conflicts.update().where(conflicts.c.id == cid).values(updated_at=now))
                 return self._after(conn, cid, c, f"conflict.{'proposal' if action == 'propose' else 'comment'}")

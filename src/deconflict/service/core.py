@@ -48,6 +48,28 @@ _STAGES = {
     "acknowledged": ("acknowledged_at", "acknowledged_by"),
 }
 Result = tuple[int, Body]
+_INSERT_EVENT = events.insert().returning(events.c.seq)
+# the write unit's statements, built once (building a statement costs more than running it)
+_POLICY = sa.select(settings.c.value).where(settings.c.key == "policy")
+_MAX_REV = sa.select(sa.func.coalesce(sa.func.max(items.c.rev), 0))
+_IDEMPOTENT = sa.select(idempotency).where(
+    idempotency.c.user_id == sa.bindparam("user_id"), idempotency.c.key == sa.bindparam("key")
+)
+_CHANGED_SINCE = (
+    sa.select(
+        items.c.id,
+        items.c.item_type,
+        items.c.party_id,
+        items.c.kind,
+        items.c.state,
+        items.c.volumes,
+        items.c.minima,
+        items.c.rev,
+    )
+    .where(items.c.rev > sa.bindparam("rev"))
+    .order_by(items.c.rev)
+)
+KEEP: Any = object()  # staged index change: the item stays indexed as it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +145,9 @@ class ServiceBase:
         self._rev = 0
         self._policy_version: Any = None
         self._outbox: list[dict[str, Any]] = []
+        self._party_rows: tuple[Connection, dict[str, Row[Any]]] | None = None
+        self._staged: dict[str, tuple[int, Any]] = {}
+        self._revs_written = self._revs_staged = 0
         # (party, subject type, subject id) already marked delivered: spares the WebSocket a write per event
         self._delivered_seen: set[tuple[str, str, str]] = set()
 
@@ -133,13 +158,12 @@ class ServiceBase:
     ) -> Result:
         with self.store._lock:
             self._outbox = []
+            self._party_rows = None
+            self._staged = {}
+            self._revs_written = self._revs_staged = 0
             with self.store.write() as conn:
                 if idem is not None and principal is not None:
-                    stored = conn.execute(
-                        sa.select(idempotency).where(
-                            idempotency.c.user_id == principal.user_id, idempotency.c.key == idem.key
-                        )
-                    ).first()
+                    stored = conn.execute(_IDEMPOTENT, {"user_id": principal.user_id, "key": idem.key}).first()
                     if stored is not None:
                         if stored.fingerprint != idem.fingerprint:
                             raise IdempotencyMismatch(
@@ -150,41 +174,53 @@ class ServiceBase:
                 status, body = fn(conn)
                 if idem is not None and principal is not None:
                     conn.execute(
-                        idempotency.insert().values(
+                        idempotency.insert(),
+                        dict(
                             user_id=principal.user_id,
                             key=idem.key,
                             fingerprint=idem.fingerprint,
                             status=status,
                             body=body,
                             at=self.clock.now(),
-                        )
+                        ),
                     )
+            self._apply_staged()
             outbox, self._outbox = self._outbox, []
             self.bus.publish(outbox)
         return status, body
 
+    def _stage(self, item_id: str, rev: int, model: Activity | Zone | object | None) -> None:
+        """After commit, update the index with this write directly (``model``: index it;
+        ``None``: drop it; :data:`KEEP`: leave it) rather than re-reading it at the next
+        write.  Only when every revision the transaction wrote was staged — otherwise the
+        next :meth:`_sync` reads them all back, which is always correct."""
+        self._staged[item_id] = (rev, model)
+        self._revs_staged += 1
+
+    def _apply_staged(self) -> None:
+        staged, self._staged = self._staged, {}
+        if not staged or self._revs_staged != self._revs_written:
+            return
+        fresh = []
+        for item_id, (_rev, model) in staged.items():
+            if model is KEEP:
+                continue
+            if item_id in self.engine:
+                self.engine.remove(item_id)
+            if model is not None:
+                fresh.append(model)
+        self.engine.insert_many(fresh)
+        self._rev = max(rev for rev, _ in staged.values())
+
     def _sync(self, conn: Connection) -> None:
         """Bring the policy and the in-memory index up to date with the database."""
-        row = conn.execute(sa.select(settings.c.value).where(settings.c.key == "policy")).first()
+        row = conn.execute(_POLICY).first()
         if row is not None and row.value != self._policy_version:
             self.policy = Policy.from_json(row.value)
             self._policy_version = row.value
             self.engine = Engine(self.policy.minima)
             self._rev = 0
-        rows = conn.execute(
-            sa.select(
-                items.c.id,
-                items.c.item_type,
-                items.c.party_id,
-                items.c.kind,
-                items.c.state,
-                items.c.volumes,
-                items.c.minima,
-                items.c.rev,
-            )
-            .where(items.c.rev > self._rev)
-            .order_by(items.c.rev)
-        ).all()
+        rows = conn.execute(_CHANGED_SINCE, {"rev": self._rev}).all()
         if not rows:
             return
         fresh = []
@@ -197,12 +233,16 @@ class ServiceBase:
         self._rev = rows[-1].rev
 
     def _next_rev(self, conn: Connection) -> int:
-        return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(items.c.rev), 0))).scalar_one()) + 1
+        self._revs_written += 1
+        return int(conn.execute(_MAX_REV).scalar_one()) + 1
 
     # --- parties and audiences ------------------------------------------------------
 
     def _parties(self, conn: Connection) -> dict[str, Row[Any]]:
-        return {r.id: r for r in conn.execute(sa.select(parties)).all()}
+        """The parties, read once per write (a write's many audience decisions share it)."""
+        if self._party_rows is None or self._party_rows[0] is not conn:
+            self._party_rows = (conn, {r.id: r for r in conn.execute(sa.select(parties)).all()})
+        return self._party_rows[1]
 
     def _audience(self, conn: Connection, owners: Iterable[str], *, draft: bool = False) -> list[str]:
         """Parties that may see something owned by ``owners``: members and mediators, and
@@ -231,17 +271,16 @@ class ServiceBase:
     ) -> None:
         at = self.clock.now()
         seq = conn.execute(
-            events.insert()
-            .values(
-                at=at,
-                type=type_,
-                audience=list(audience),
-                user_id=user_id,
-                subject_type=subject[0] if subject else None,
-                subject_id=subject[1] if subject else None,
-                payload=payload,
-            )
-            .returning(events.c.seq)
+            _INSERT_EVENT,
+            {
+                "at": at,
+                "type": type_,
+                "audience": list(audience),
+                "user_id": user_id,
+                "subject_type": subject[0] if subject else None,
+                "subject_id": subject[1] if subject else None,
+                "payload": payload,
+            },
         ).scalar_one()
         self._outbox.append(event_document(seq, at, type_, list(audience), user_id, subject, payload))
 
@@ -254,7 +293,8 @@ class ServiceBase:
         detail: Body | None = None,
     ) -> None:
         conn.execute(
-            access_log.insert().values(
+            access_log.insert(),
+            dict(
                 at=self.clock.now(),
                 user_id=principal.user_id,
                 party_id=principal.party_id,
@@ -262,7 +302,7 @@ class ServiceBase:
                 subject_type=subject[0] if subject else None,
                 subject_id=subject[1] if subject else None,
                 detail=detail,
-            )
+            ),
         )
 
     def _stamp(self, conn: Connection, principal: Principal, subject_type: str, subjects: Any, *stages: str) -> None:

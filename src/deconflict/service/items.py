@@ -43,7 +43,7 @@ from ..model import (
 from ..policy import Precedence
 from ..store.schema import item_versions, items, notices, receipts
 from ..wire import rfc3339, volumes_from_json, volumes_to_json
-from .core import Body, Idempotency, Principal, Result, ServiceBase, new_id, new_version, reraise_as
+from .core import KEEP, Body, Idempotency, Principal, Result, ServiceBase, is_live, new_id, new_version, reraise_as
 from .errors import AwarenessError, Forbidden, LateNoticeRefused, NotFound, StateConflict, VersionMismatch
 
 __all__ = ["ItemInput", "ItemsMixin"]
@@ -349,7 +349,7 @@ class ItemsMixin(ServiceBase):
         model = self._model(item_type, item_id, principal.party_id, data)
         found = self._check(model)
         if state == "draft":
-            row = self._store_item(conn, principal, item_id, item_type, data, state, now, verdict=None)
+            row = self._store_item(conn, principal, item_id, item_type, data, state, now, verdict=None, model=model)
             return {
                 "item": self.item_document(row, principal),
                 "conflicts": self._conflict_previews(conn, item_id, found),
@@ -358,8 +358,12 @@ class ItemsMixin(ServiceBase):
         if item_type == "activity":
             self._require_key(conn, found, key)
         verdict = self._verdict(data, now, None) if item_type == "activity" else None
-        row = self._store_item(conn, principal, item_id, item_type, data, state, now, verdict=verdict, key=key)
-        notice = self._notify(conn, principal, row, "notified" if item_type == "activity" else "created", verdict)
+        row = self._store_item(
+            conn, principal, item_id, item_type, data, state, now, verdict=verdict, key=key, model=model
+        )
+        notice = self._notify(
+            conn, principal, row, "notified" if item_type == "activity" else "created", verdict, first=True
+        )
         stored = self._reconcile(conn, row, found, gone_reason="changed")
         return {"item": self.item_document(row, principal), "conflicts": stored, "notice": notice}
 
@@ -423,7 +427,17 @@ class ItemsMixin(ServiceBase):
                 self._require_key(conn, found, key)
             verdict = self._verdict(data, now, old) if live and item_type == "activity" else None
             row = self._store_item(
-                conn, principal, item_id, item_type, data, old.state, now, verdict=verdict, old=old, key=key
+                conn,
+                principal,
+                item_id,
+                item_type,
+                data,
+                old.state,
+                now,
+                verdict=verdict,
+                old=old,
+                key=key,
+                model=model,
             )
             if not live:
                 return 200, {
@@ -530,7 +544,10 @@ class ItemsMixin(ServiceBase):
         verdict: Any,
         old: Row[Any] | None = None,
         key: Sequence[str] = (),
+        model: Activity | Zone | None = None,
     ) -> Row[Any]:
+        """Insert or update the item; ``model`` (the checked engine item) lets the index
+        take the change straight after commit."""
         lo_lon, hi_lon, lo_lat, hi_lat = _bbox(data.volumes)
         values: dict[str, Any] = {
             "kind": data.kind,
@@ -565,9 +582,11 @@ class ItemsMixin(ServiceBase):
                 created_by=principal.user_id,
                 created_at=now,
             )
-            conn.execute(items.insert().values(**values))
+            conn.execute(items.insert(), values)
         else:
             conn.execute(items.update().where(items.c.id == item_id).values(**values))
+        if model is not None:
+            self._stage(item_id, values["rev"], model if is_live(item_type, state) else None)
         return self._record_version(conn, principal, item_id, now, key)
 
     def _set_state(
@@ -590,38 +609,56 @@ class ItemsMixin(ServiceBase):
         if verdict is not None:
             values["late_by_s"] = verdict.late_by_s
         conn.execute(items.update().where(items.c.id == old.id).values(**values))
-        return self._record_version(conn, principal, old.id, now, key)
+        if not is_live(old.item_type, state):
+            self._stage(old.id, values["rev"], None)
+        elif is_live(old.item_type, old.state):
+            self._stage(old.id, values["rev"], KEEP)
+        return self._record_version(conn, principal, old.id, now, key, () if new_version_too else (old.version,))
 
     def _record_version(
-        self, conn: Connection, principal: Principal | None, item_id: str, now: datetime, key: Sequence[str] = ()
+        self,
+        conn: Connection,
+        principal: Principal | None,
+        item_id: str,
+        now: datetime,
+        key: Sequence[str] = (),
+        recorded: Sequence[str] = (),
     ) -> Row[Any]:
-        """Keep the new version in the history, with the key presented for it (proof of awareness)."""
+        """Keep the new version in the history, with the key presented for it (proof of
+        awareness).  ``recorded``: versions already in the history (a state change that
+        keeps the version records nothing new)."""
         row = conn.execute(sa.select(items).where(items.c.id == item_id)).one()
-        exists = conn.execute(
-            sa.select(item_versions.c.version).where(
-                item_versions.c.item_id == item_id, item_versions.c.version == row.version
-            )
-        ).first()
-        if exists is None:
+        if not recorded or row.version not in recorded:
             conn.execute(
-                item_versions.insert().values(
+                item_versions.insert(),
+                dict(
                     item_id=item_id,
                     version=row.version,
                     state=row.state,
                     document=self.item_document(row, None) | {"key_presented": sorted(set(key))},
                     at=now,
                     by_user=principal.user_id if principal else "scheduler",
-                )
+                ),
             )
         return row
 
-    def _notify(self, conn: Connection, principal: Principal | None, row: Row[Any], change: str, verdict: Any) -> Body:
+    def _notify(
+        self,
+        conn: Connection,
+        principal: Principal | None,
+        row: Row[Any],
+        change: str,
+        verdict: Any,
+        *,
+        first: bool = False,
+    ) -> Body:
         """A notice of ``row``'s new version to every other member party, with a receipt each."""
         now = self.clock.now()
         notice_id = new_id("ntc", now)
         precedence = Precedence(row.priority)
         conn.execute(
-            notices.insert().values(
+            notices.insert(),
+            dict(
                 id=notice_id,
                 item_id=row.id,
                 item_version=row.version,
@@ -633,34 +670,39 @@ class ItemsMixin(ServiceBase):
                 late_by_s=verdict.late_by_s if verdict else None,
                 at=now,
                 by_user=principal.user_id if principal else "scheduler",
-            )
+            ),
         )
         # earlier notices of this item are superseded: they no longer escalate (their
         # receipts stay, with whatever was delivered, opened or acknowledged)
         earlier = sa.select(notices.c.id).where(notices.c.item_id == row.id, notices.c.id != notice_id)
-        conn.execute(
-            receipts.update()
-            .where(
-                receipts.c.subject_type == "notice",
-                receipts.c.subject_id.in_(earlier.scalar_subquery()),
-                receipts.c.acknowledged_at.is_(None),
+        if not first:
+            conn.execute(
+                receipts.update()
+                .where(
+                    receipts.c.subject_type == "notice",
+                    receipts.c.subject_id.in_(earlier.scalar_subquery()),
+                    receipts.c.acknowledged_at.is_(None),
+                )
+                .values(deadline=None)
             )
-            .values(deadline=None)
-        )
         known = self._parties(conn)
         recipients = sorted(pid for pid, p in known.items() if p.role == "member" and pid != row.party_id)
         deadline = self.policy.ack_deadline(precedence, at=now)
-        for pid in recipients:
+        if recipients:
             conn.execute(
-                receipts.insert().values(
-                    subject_type="notice",
-                    subject_id=notice_id,
-                    party_id=pid,
-                    precedence=precedence.value,
-                    created_at=now,
-                    deadline=deadline,
-                    level=0,
-                )
+                receipts.insert(),
+                [
+                    dict(
+                        subject_type="notice",
+                        subject_id=notice_id,
+                        party_id=pid,
+                        precedence=precedence.value,
+                        created_at=now,
+                        deadline=deadline,
+                        level=0,
+                    )
+                    for pid in recipients
+                ],
             )
         doc = {
             "id": notice_id,

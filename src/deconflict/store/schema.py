@@ -186,6 +186,8 @@ items = Table(
     Index("ix_items_rev", "rev"),
     Index("ix_items_party_state", "party_id", "state"),
     Index("ix_items_time", "time_start", "time_end"),
+    Index("ix_items_state_start", "state", "time_start"),
+    Index("ix_items_state_end", "state", "time_end"),
 )
 
 item_versions = Table(
@@ -228,6 +230,7 @@ conflicts = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Index("ix_conflicts_items", "item_a", "item_b"),
+    Index("ix_conflicts_item_b", "item_b"),
     Index("ix_conflicts_state", "state"),
 )
 
