@@ -1,7 +1,8 @@
 """The deconfliction service: the use cases, over a store, with an injected clock.
 
 ``Service(store, clock)`` is the one object the API, the CLI and the tests drive.  It
-is assembled from mixins, one per area, each in its own module:
+is assembled from mixins, one per area, each in its own module, each building on the
+one before (items ← conflicts ← receipts; admin stands beside them):
 
 * :mod:`.admin`     parties, users, signing keys, tokens, log-in, the agreement policy;
 * :mod:`.items`     activities and zones: file, change, notify, cancel, read, the key rule;
@@ -20,7 +21,6 @@ from ..store import DEFAULT_URL, Store
 from .admin import AUDIENCE, PARTY_ROLES, USER_ROLES, AdminMixin
 from .bus import EventBus
 from .clock import Clock, ManualClock, SystemClock
-from .conflicts import ConflictsMixin
 from .core import Idempotency, Principal
 from .errors import (
     AwarenessError,
@@ -33,7 +33,7 @@ from .errors import (
     StateConflict,
     VersionMismatch,
 )
-from .items import ItemInput, ItemsMixin
+from .items import ItemInput
 from .receipts import ReceiptsMixin
 
 __all__ = [
@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 
-class Service(AdminMixin, ReceiptsMixin, ConflictsMixin, ItemsMixin):
+class Service(AdminMixin, ReceiptsMixin):
     """Every use case of the deconfliction mechanism."""
 
 

@@ -29,9 +29,9 @@ from ..model import Conflict
 from ..policy import Precedence
 from ..store.schema import conflict_notes, conflicts, items, receipts
 from ..wire import rfc3339
-from .core import Body, Idempotency, Principal, Result, ServiceBase, new_id
+from .core import Body, Idempotency, Principal, Result, new_id
 from .errors import Forbidden, NotFound, StateConflict
-from .items import conflict_detail
+from .items import ItemsMixin, conflict_detail
 
 __all__ = ["CLOSED", "ConflictsMixin"]
 
@@ -39,7 +39,7 @@ CLOSED = frozenset({"resolved"})
 _MIN_DEADLINE = timedelta(seconds=60)
 
 
-class ConflictsMixin(ServiceBase):
+class ConflictsMixin(ItemsMixin):
     def _reconcile(
         self, conn: Connection, row: Row[Any], found: Mapping[str, list[Conflict]], *, gone_reason: str
     ) -> list[Body]:

@@ -732,11 +732,12 @@ class ItemsMixin(ServiceBase):
         ids = sa.select(notices.c.id).where(notices.c.item_id == item_id).scalar_subquery()
         self._stamp(conn, principal, "notice", ids, "delivered", "opened")
 
-    # provided by ConflictsMixin
     def _reconcile(
         self, conn: Connection, row: Row[Any], found: Mapping[str, list[Conflict]], *, gone_reason: str
     ) -> list[Body]:
-        raise NotImplementedError
+        """Store the conflicts of ``row`` (:class:`~.conflicts.ConflictsMixin`, which builds on
+        this class, does it; items alone cannot)."""
+        raise TypeError(f"{type(self).__name__} stores no conflicts: use deconflict.service.Service")
 
 
 # A principal that sees only shared fields (for event payloads sent to every party).

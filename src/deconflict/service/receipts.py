@@ -28,7 +28,8 @@ from ..errors import ValidationError
 from ..policy import ESCALATION_LADDER, Precedence
 from ..store.schema import conflicts, items, notices, receipts, users
 from ..wire import rfc3339
-from .core import Body, Idempotency, Principal, Result, ServiceBase
+from .conflicts import ConflictsMixin
+from .core import Body, Idempotency, Principal, Result
 from .errors import Forbidden, NotFound
 
 __all__ = ["ReceiptsMixin"]
@@ -57,7 +58,7 @@ def receipt_document(r: Row[Any]) -> Body:
     }
 
 
-class ReceiptsMixin(ServiceBase):
+class ReceiptsMixin(ConflictsMixin):
     # --- notices received -----------------------------------------------------------
 
     def _notice_doc(self, n: Row[Any], receipt: Row[Any] | None) -> Body:
@@ -187,7 +188,7 @@ class ReceiptsMixin(ServiceBase):
                     entry.pop("receipt", None)
                     entry["receipts"].append(receipt_document(r))
                 return 200, {"notices": list(by_notice.values())}
-            c = self._visible_conflict(conn, principal, subject_id)  # type: ignore[attr-defined]
+            c = self._visible_conflict(conn, principal, subject_id)
             if principal.party_id not in (c.party_a, c.party_b) and principal.party_role != "mediator":
                 raise Forbidden("id", "receipts of a conflict are shown to its parties and the mediator")
             rows = conn.execute(
@@ -259,9 +260,9 @@ class ReceiptsMixin(ServiceBase):
                     target, counter = "completed", "completed"
                 else:
                     target, counter = "active", "activated"
-                fresh = self._set_state(conn, None, row, target, now, new_version_too=False)  # type: ignore[attr-defined]
+                fresh = self._set_state(conn, None, row, target, now, new_version_too=False)
                 if target != "active":
-                    self._reconcile(conn, fresh, {}, gone_reason=target)  # type: ignore[attr-defined]
+                    self._reconcile(conn, fresh, {}, gone_reason=target)
                 self._emit(
                     conn,
                     f"{row.item_type}.{target}",
@@ -344,6 +345,6 @@ class ReceiptsMixin(ServiceBase):
                         conn,
                         "conflict.escalated",
                         self._audience(conn, [c.party_a, c.party_b]),
-                        {"conflict": self._conflict_doc(conn, c.id)},  # type: ignore[attr-defined]
+                        {"conflict": self._conflict_doc(conn, c.id)},
                         subject=("conflict", c.id),
                     )
