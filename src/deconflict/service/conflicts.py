@@ -162,19 +162,7 @@ class ConflictsMixin(ItemsMixin):
         level: int = 0,
     ) -> None:
         deadline = min(self.policy.ack_deadline(precedence, at=now), max(start, now + _MIN_DEADLINE))
-        for pid in sorted(set(parties)):
-            conn.execute(
-                receipts.insert(),
-                dict(
-                    subject_type="conflict",
-                    subject_id=cid,
-                    party_id=pid,
-                    precedence=precedence.value,
-                    created_at=now,
-                    deadline=None if level >= 2 else deadline,
-                    level=level,
-                ),
-            )
+        self._open_receipts(conn, ("conflict", cid), parties, precedence.value, None if level >= 2 else deadline, level)
 
     def _conflict_doc(self, conn: Connection, cid: str) -> Body:
         c = conn.execute(sa.select(conflicts).where(conflicts.c.id == cid)).one()

@@ -305,6 +305,32 @@ class ServiceBase:
             ),
         )
 
+    def _open_receipts(
+        self,
+        conn: Connection,
+        subject: tuple[str, str],
+        parties: Sequence[str],
+        precedence: str,
+        deadline: datetime | None,
+        level: int = 0,
+    ) -> None:
+        """One receipt per recipient party for a notice or conflict, due at ``deadline``."""
+        now = self.clock.now()
+        rows = [
+            {
+                "subject_type": subject[0],
+                "subject_id": subject[1],
+                "party_id": pid,
+                "precedence": precedence,
+                "created_at": now,
+                "deadline": deadline,
+                "level": level,
+            }
+            for pid in sorted(set(parties))
+        ]
+        if rows:
+            conn.execute(receipts.insert(), rows)
+
     def _stamp(self, conn: Connection, principal: Principal, subject_type: str, subjects: Any, *stages: str) -> None:
         """Record on the receipts of ``principal``'s party that it reached ``stages``
         (``delivered``, ``opened``, ``acknowledged``) — each only the first time, with the

@@ -688,22 +688,7 @@ class ItemsMixin(ServiceBase):
         known = self._parties(conn)
         recipients = sorted(pid for pid, p in known.items() if p.role == "member" and pid != row.party_id)
         deadline = self.policy.ack_deadline(precedence, at=now)
-        if recipients:
-            conn.execute(
-                receipts.insert(),
-                [
-                    dict(
-                        subject_type="notice",
-                        subject_id=notice_id,
-                        party_id=pid,
-                        precedence=precedence.value,
-                        created_at=now,
-                        deadline=deadline,
-                        level=0,
-                    )
-                    for pid in recipients
-                ],
-            )
+        self._open_receipts(conn, ("notice", notice_id), recipients, precedence.value, deadline)
         doc = {
             "id": notice_id,
             "item_id": row.id,

@@ -130,26 +130,19 @@ class ReceiptsMixin(ConflictsMixin):
 
         def run(conn: Connection) -> Result:
             n = conn.execute(sa.select(notices).where(notices.c.id == notice_id)).first()
-            mine = conn.execute(
-                sa.select(receipts).where(
-                    receipts.c.subject_type == "notice",
-                    receipts.c.subject_id == notice_id,
-                    receipts.c.party_id == principal.party_id,
-                )
-            ).first()
+            mine_q = sa.select(receipts).where(
+                receipts.c.subject_type == "notice",
+                receipts.c.subject_id == notice_id,
+                receipts.c.party_id == principal.party_id,
+            )
+            mine = conn.execute(mine_q).first()
             if n is None or mine is None:
                 if n is not None and n.sender_party == principal.party_id:
                     return 200, self._notice_doc(n, None)
                 raise NotFound("id", f"no notice {notice_id!r} for {principal.party_id!r}")
             stages = ("delivered", "opened", "acknowledged") if action == "acknowledge" else ("delivered", "opened")
             self._stamp(conn, principal, "notice", notice_id, *stages)
-            fresh = conn.execute(
-                sa.select(receipts).where(
-                    receipts.c.subject_type == "notice",
-                    receipts.c.subject_id == notice_id,
-                    receipts.c.party_id == principal.party_id,
-                )
-            ).one()
+            fresh = conn.execute(mine_q).one()
             if action == "acknowledge":
                 self._emit(
                     conn,
