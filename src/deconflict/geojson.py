@@ -89,7 +89,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, TypeVar, cast
 
 import shapely
@@ -120,6 +120,7 @@ from .model import (
     finite,
 )
 from .units import altitude_m
+from .wire import rfc3339
 
 __all__ = [
     "MAX_FEATURES",
@@ -278,10 +279,6 @@ def feature_collection(items: Iterable[ExportItem]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().removesuffix("+00:00") + "Z"
-
-
 def _feature(item: ExportItem, index: int, volume: Volume4D) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "item_type": item.type,
@@ -291,8 +288,8 @@ def _feature(item: ExportItem, index: int, volume: Volume4D) -> dict[str, Any]:
         "volume_index": index,
         "altitude_lower_m": volume.altitude.lower_m,
         "altitude_upper_m": volume.altitude.upper_m,
-        "time_start": _rfc3339(volume.window.start),
-        "time_end": _rfc3339(volume.window.end),
+        "time_start": rfc3339(volume.window.start),
+        "time_end": rfc3339(volume.window.end),
     }
     footprint = volume.footprint
     geometry: dict[str, Any]

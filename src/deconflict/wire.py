@@ -25,13 +25,18 @@ from .errors import ValidationError
 from .model import Circle, Corridor, Polygon, Volume4D
 from .planfile import _volume
 
-__all__ = ["rfc3339", "volume_from_json", "volume_to_json", "volumes_from_json", "volumes_to_json"]
+__all__ = ["rfc3339", "rfc3339_or_none", "volume_from_json", "volume_to_json", "volumes_from_json", "volumes_to_json"]
 
 
 def rfc3339(moment: datetime) -> str:
     """An aware datetime as RFC 3339 UTC with a ``Z`` (microseconds only when present)."""
     text = moment.astimezone(UTC).isoformat()
     return text.replace("+00:00", "Z")
+
+
+def rfc3339_or_none(moment: datetime | None) -> str | None:
+    """:func:`rfc3339`, passing ``None`` through (times that have not happened yet)."""
+    return rfc3339(moment) if moment is not None else None
 
 
 def _point(p: tuple[float, float]) -> dict[str, float]:

@@ -28,7 +28,7 @@ from ..errors import ValidationError
 from ..model import Conflict
 from ..policy import Precedence
 from ..store.schema import conflict_notes, conflicts, items, receipts
-from ..wire import rfc3339
+from ..wire import rfc3339, rfc3339_or_none
 from .core import Body, Idempotency, Principal, Result, new_id
 from .errors import Forbidden, NotFound, StateConflict
 from .items import ItemsMixin, conflict_detail
@@ -184,9 +184,9 @@ class ConflictsMixin(ItemsMixin):
                 },
                 "party": party,
                 "acknowledged_by": getattr(c, f"ack_{s}_by"),
-                "acknowledged_at": _t(getattr(c, f"ack_{s}_at")),
+                "acknowledged_at": rfc3339_or_none(getattr(c, f"ack_{s}_at")),
                 "accepted_by": getattr(c, f"accept_{s}_by"),
-                "accepted_at": _t(getattr(c, f"accept_{s}_at")),
+                "accepted_at": rfc3339_or_none(getattr(c, f"accept_{s}_at")),
             }
 
         return {
@@ -197,10 +197,10 @@ class ConflictsMixin(ItemsMixin):
             "b": side(c.item_b, c.party_b, "b"),
             "volumes": c.detail,
             "time_start": rfc3339(c.time_start),
-            "escalated_at": _t(c.escalated_at),
+            "escalated_at": rfc3339_or_none(c.escalated_at),
             "escalated_by": c.escalated_by,
             "resolution": c.resolution,
-            "closed_at": _t(c.closed_at),
+            "closed_at": rfc3339_or_none(c.closed_at),
             "created_at": rfc3339(c.created_at),
             "updated_at": rfc3339(c.updated_at),
             "notes": [
@@ -375,10 +375,6 @@ class ConflictsMixin(ItemsMixin):
             conn, event, self._audience(conn, [c.party_a, c.party_b]), {"conflict": doc}, subject=("conflict", cid)
         )
         return 200, doc
-
-
-def _t(moment: datetime | None) -> str | None:
-    return rfc3339(moment) if moment is not None else None
 
 
 def _swap(d: Body) -> Body:

@@ -42,7 +42,7 @@ from ..model import (
 )
 from ..policy import Precedence
 from ..store.schema import item_versions, items, notices, receipts
-from ..wire import rfc3339, volumes_from_json, volumes_to_json
+from ..wire import rfc3339, rfc3339_or_none, volumes_from_json, volumes_to_json
 from .core import KEEP, Body, Idempotency, Principal, Result, ServiceBase, is_live, new_id, new_version, reraise_as
 from .errors import AwarenessError, Forbidden, LateNoticeRefused, NotFound, StateConflict, VersionMismatch
 
@@ -141,7 +141,7 @@ class ItemsMixin(ServiceBase):
             "time_start": rfc3339(row.time_start),
             "time_end": rfc3339(row.time_end),
             "version": row.version,
-            "notified_at": rfc3339(row.notified_at) if row.notified_at else None,
+            "notified_at": rfc3339_or_none(row.notified_at),
             "late_by_s": row.late_by_s,
             "created_at": rfc3339(row.created_at),
             "updated_at": rfc3339(row.updated_at),

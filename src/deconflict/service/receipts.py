@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Row
 from ..errors import ValidationError
 from ..policy import ESCALATION_LADDER, Precedence
 from ..store.schema import conflicts, items, notices, receipts, users
-from ..wire import rfc3339
+from ..wire import rfc3339, rfc3339_or_none
 from .conflicts import ConflictsMixin
 from .core import Body, Idempotency, Principal, Result
 from .errors import Forbidden, NotFound
@@ -36,24 +36,21 @@ __all__ = ["ReceiptsMixin"]
 
 
 def receipt_document(r: Row[Any]) -> Body:
-    def t(v: Any) -> str | None:
-        return rfc3339(v) if v is not None else None
-
     return {
         "subject_type": r.subject_type,
         "subject_id": r.subject_id,
         "party": r.party_id,
         "precedence": r.precedence,
-        "created_at": t(r.created_at),
-        "deadline": t(r.deadline),
+        "created_at": rfc3339_or_none(r.created_at),
+        "deadline": rfc3339_or_none(r.deadline),
         "level": r.level,
         "escalated_to": ESCALATION_LADDER[r.level],
-        "escalated_at": t(r.escalated_at),
-        "delivered_at": t(r.delivered_at),
+        "escalated_at": rfc3339_or_none(r.escalated_at),
+        "delivered_at": rfc3339_or_none(r.delivered_at),
         "delivered_to": r.delivered_to,
-        "opened_at": t(r.opened_at),
+        "opened_at": rfc3339_or_none(r.opened_at),
         "opened_by": r.opened_by,
-        "acknowledged_at": t(r.acknowledged_at),
+        "acknowledged_at": rfc3339_or_none(r.acknowledged_at),
         "acknowledged_by": r.acknowledged_by,
     }
 
