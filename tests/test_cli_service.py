@@ -377,6 +377,11 @@ def test_a_bad_geojson_file_stores_nothing(inited: str, tmp_path: Path) -> None:
     bad.write_text(json.dumps(doc))
     refused(db, "import", str(bad), "--as", "a_liaison", field="items[0].party")
 
+    doc = plan()  # a NUL character: PostgreSQL cannot store it, so both back-ends refuse it
+    doc["features"][1]["properties"]["title"] = "convoy\x00 2"
+    bad.write_text(json.dumps(doc))
+    refused(db, "import", str(bad), "--as", "a_liaison", field="features[1].properties.title")
+
     source = tmp_path / "plan.geojson"
     source.write_text(json.dumps(plan()))
     refused(db, "import", str(source), "--as", "nobody", field="user")

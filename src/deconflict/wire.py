@@ -25,7 +25,15 @@ from .errors import ValidationError
 from .model import Circle, Corridor, Polygon, Volume4D
 from .planfile import _volume
 
-__all__ = ["rfc3339", "rfc3339_or_none", "volume_from_json", "volume_to_json", "volumes_from_json", "volumes_to_json"]
+__all__ = [
+    "reject_nul",
+    "rfc3339",
+    "rfc3339_or_none",
+    "volume_from_json",
+    "volume_to_json",
+    "volumes_from_json",
+    "volumes_to_json",
+]
 
 
 def rfc3339(moment: datetime) -> str:
@@ -78,3 +86,19 @@ def volumes_from_json(value: Any, path: str = "volumes", *, limit: int = 100) ->
     if len(value) > limit:
         raise ValidationError(path, f"at most {limit} volumes per item")
     return tuple(volume_from_json(v, f"{path}[{i}]") for i, v in enumerate(value))
+
+
+def reject_nul(value: Any, path: str = "") -> None:
+    """Refuse a NUL character anywhere in a JSON document (keys included), naming where.
+
+    PostgreSQL cannot store NUL in text (SQLite can): documents are refused alike on both."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationError(path or "body", "must not contain NUL characters")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            reject_nul(k, path or "body")
+            reject_nul(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            reject_nul(v, f"{path}[{i}]")

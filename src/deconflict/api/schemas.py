@@ -19,7 +19,7 @@ from ..errors import ValidationError
 from ..model import ActivityKind, SeparationMinima, ZoneKind
 from ..policy import Precedence
 from ..service import ItemInput
-from ..wire import volume_from_json
+from ..wire import reject_nul, volume_from_json
 
 __all__ = [
     "ActivityIn",
@@ -29,6 +29,7 @@ __all__ = [
     "TransitionIn",
     "VolumeIn",
     "ZoneIn",
+    "reject_nul",
 ]
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -195,20 +196,6 @@ class ConflictActionIn(_Strict):
 class LoginIn(_Strict):
     username: Text64
     password: Annotated[str, Field(max_length=1024)]
-
-
-def reject_nul(value: Any, path: str = "") -> None:
-    """Refuse a NUL character anywhere in a JSON document (keys included), naming where."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValidationError(path or "body", "must not contain NUL characters")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            reject_nul(k, path or "body")
-            reject_nul(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            reject_nul(v, f"{path}[{i}]")
 
 
 def reject_nul_in_query(request: Request) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..geojson import ExportItem, feature_collection, parse_feature_collection
 from ..policy import Precedence
-from ..wire import volumes_from_json
+from ..wire import reject_nul, volumes_from_json
 from .core import Principal
 from .errors import Forbidden
 from .items import ItemInput
@@ -33,6 +33,7 @@ def geojson_of(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def import_entries(document: Any, who: Principal) -> list[tuple[str, ItemInput]]:
     """A FeatureCollection's items as service inputs (every feature parsed before anything is stored)."""
+    reject_nul(document)
     entries: list[tuple[str, ItemInput]] = []
     for n, item in enumerate(parse_feature_collection(document)):
         if item.party is not None and item.party != who.party_id:
