@@ -46,3 +46,9 @@ clean:
 .PHONY: bench-service
 bench-service: $(STAMP) system-deps
 	$(BIN)/python bench/service_load.py --out docs/benchmarks.md
+
+## The hotline benchmark: a FLASH message fanned out to 200 connected WebSocket clients, SQLite and
+## PostgreSQL (~5 min); writes its section of docs/benchmarks.md and bench/results/hotline_fanout.json.
+.PHONY: bench-hotline
+bench-hotline: $(STAMP) system-deps
+	$(BIN)/python bench/hotline_fanout.py --out docs/benchmarks.md

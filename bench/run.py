@@ -27,6 +27,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(_ROOT))
 
+from bench.hotline_fanout import BEGIN as HOTLINE_BEGIN  # noqa: E402
+from bench.hotline_fanout import END as HOTLINE_END  # noqa: E402
 from bench.measure import SizeConfig, SizeResult, run_size  # noqa: E402
 from bench.report import console_table, markdown  # noqa: E402
 from bench.service_load import carry_section  # noqa: E402
@@ -175,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out if args.out.is_absolute() else Path.cwd() / args.out
         out.parent.mkdir(parents=True, exist_ok=True)
         text = markdown(results, command, started, (load_start, load_end), extra)
-        if out.exists():  # keep the section bench/service_load.py writes into the same file
-            text = carry_section(out.read_text(), text)
+        if out.exists():  # keep the sections bench/service_load.py and bench/hotline_fanout.py write there
+            old = out.read_text()
+            text = carry_section(old, carry_section(old, text), HOTLINE_BEGIN, HOTLINE_END)
         out.write_text(text)
         print(f"wrote {out}")
     return 0

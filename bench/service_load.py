@@ -155,8 +155,9 @@ def sqlite_commit_ms(directory: Path, n: int = 300) -> float:
         path.unlink(missing_ok=True)
 
 
-def prepare(url: str, users_per_party: int) -> dict[str, list[str]]:
-    """Parties, users and tokens, made in-process (then the service is disposed)."""
+def prepare(url: str, users_per_party: int, *, mediator_users: int = 0) -> dict[str, list[str]]:
+    """Parties, users and tokens, made in-process (then the service is disposed): ``users_per_party``
+    liaisons of alpha and of bravo, and (under ``"unmed"``) ``mediator_users`` of the mediator."""
     from deconflict.service import open_service
 
     service = open_service(url)
@@ -165,8 +166,14 @@ def prepare(url: str, users_per_party: int) -> dict[str, list[str]]:
         service.add_party("bravo", "Bravo", "member")
         service.add_party("unmed", "Mediator", "mediator")
         tokens: dict[str, list[str]] = {"alpha": [], "bravo": []}
-        for party, prefix in (("alpha", "a"), ("bravo", "b")):
-            for i in range(users_per_party):
+        if mediator_users:
+            tokens["unmed"] = []
+        for party, prefix, n in (
+            ("alpha", "a", users_per_party),
+            ("bravo", "b", users_per_party),
+            ("unmed", "m", mediator_users),
+        ):
+            for i in range(n):
                 user = f"{prefix}{i:03d}"
                 service.add_user(user, party, "liaison")
                 tokens[party].append(str(service.issue_token(user, ttl=timedelta(hours=6))["access_token"]))
@@ -942,21 +949,23 @@ def _analysis(results: dict[str, Any], find: Any, backends: list[str]) -> list[s
     return out
 
 
-def carry_section(old: str, new: str) -> str:
+def carry_section(old: str, new: str, begin: str = BEGIN, end: str = END) -> str:
     """``new`` (a regenerated document, e.g. the engine report of ``bench/run.py``) with the
-    service section of ``old`` appended, when ``old`` has one and ``new`` has none."""
-    if BEGIN not in old or END not in old or BEGIN in new:
+    section of ``old`` between ``begin`` and ``end`` (by default the service section) appended,
+    when ``old`` has one and ``new`` has none."""
+    if begin not in old or end not in old or begin in new:
         return new
-    section = old[old.index(BEGIN) : old.index(END) + len(END)]
+    section = old[old.index(begin) : old.index(end) + len(end)]
     return new.rstrip("\n") + "\n\n" + section + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Put ``section`` between the markers in ``path`` (appended when they are absent)."""
+def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Put ``section`` between the markers ``begin`` and ``end`` (by default the service
+    section's) in ``path`` (appended when they are absent)."""
     text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
         text = head + section.rstrip("\n") + tail
     else:
         text = text.rstrip("\n") + "\n\n" + section

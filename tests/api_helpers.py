@@ -32,7 +32,20 @@ from starlette.websockets import WebSocketDisconnect
 from conftest import PASSWORD, T0, USERS, World, volume
 from deconflict.api import create_app
 from deconflict.service import ManualClock, Service, open_service
-from deconflict.store.schema import conflicts, events, item_versions, items, notices, receipts
+from deconflict.store.schema import (
+    conflicts,
+    events,
+    incident_links,
+    incident_notes,
+    incidents,
+    item_versions,
+    items,
+    liveness,
+    messages,
+    notices,
+    receipts,
+    threads,
+)
 
 __all__ = [
     "BACKENDS",
@@ -63,6 +76,12 @@ COUNTED = {
     "receipts": receipts,
     "events": events,
     "conflicts": conflicts,
+    "threads": threads,
+    "messages": messages,
+    "incidents": incidents,
+    "incident_links": incident_links,
+    "incident_notes": incident_notes,
+    "liveness": liveness,
 }
 
 

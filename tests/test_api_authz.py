@@ -510,6 +510,268 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("WS", "/v1/stream"): Case(_fixed("/v1/stream"), _stream),
 }
 
+# --- hotline routes: threads, messages, catalogue (their checks and cases) ----------------------
+# One thread between alpha and bravo, made once per world (before any test, so that no
+# route's counts include it): alpha's FLASH distress message to bravo, bravo's note back.
+
+
+@dataclass(frozen=True)
+class Hotline:
+    thread: str
+    first: str  # alpha → bravo, asks ROGER
+    note: str  # bravo → alpha, free text
+
+
+_HOTLINE: dict[int, Hotline] = {}
+_DISTRESS = {"callsign": "alpha-1", "position": {"lat": 33.5, "lon": 36.3}, "altitude": {"fl": 120}}
+_NOTE = {"code": 901, "text": "hello"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _hotline_world(env: Env) -> None:
+    svc = env.api.service
+    _, body = svc.open_thread(
+        svc.principal_for("a_liaison"), parties=["bravo"], message={"code": 401, "params": _DISTRESS}
+    )
+    thread = body["thread"]["id"]
+    _, note = svc.send_message(svc.principal_for("b_liaison"), thread, 901, {}, text="bravo's note")
+    _HOTLINE[id(env)] = Hotline(thread, body["message"]["id"], note["message"]["id"])
+
+
+def _hl(e: Env) -> Hotline:
+    return _HOTLINE[id(e)]
+
+
+def _message_ids(e: Env, user: str) -> set[str]:
+    return {m["id"] for m in e.json(user, "GET", "/v1/messages")["messages"]}
+
+
+def _list_threads(e: Env) -> None:
+    for user in ("a_ro", "b_liaison"):
+        assert [t["id"] for t in e.json(user, "GET", "/v1/threads")["threads"]] == [_hl(e).thread], user
+    for user in ("c_liaison", "m_user", "o_user"):  # not party to it: not even its existence
+        assert e.json(user, "GET", "/v1/threads")["threads"] == [], user
+    e.refused(403, ["ops"], "GET", "/v1/threads")
+
+
+def _open_thread(e: Env) -> None:
+    e.refused(403, ["a_ro", "o_user", "ops"], "POST", "/v1/threads", {"parties": ["bravo"], "message": _NOTE})
+    e.refused(422, ["a_liaison", "c_liaison"], "POST", "/v1/threads", {"parties": ["watch"], "message": _NOTE})
+
+
+def _get_thread(e: Env) -> None:
+    path = f"/v1/threads/{_hl(e).thread}"
+    for user in ("a_ro", "b_cmd"):
+        assert len(e.json(user, "GET", path)["messages"]) == 2, user
+    e.refused(404, ["c_liaison", "m_user", "o_user"], "GET", path)
+    e.refused(403, ["ops"], "GET", path)
+
+
+def _send_message(e: Env) -> None:
+    path = f"/v1/threads/{_hl(e).thread}/messages"
+    e.refused(403, ["a_ro", "o_user", "ops"], "POST", path, _NOTE)
+    e.refused(404, ["c_liaison", "m_user"], "POST", path, _NOTE)
+
+
+def _list_messages(e: Env) -> None:
+    assert _message_ids(e, "b_liaison") == {_hl(e).first}
+    assert _message_ids(e, "a_ro") == {_hl(e).note}
+    for user in ("c_liaison", "m_user", "o_user"):
+        assert _message_ids(e, user) == set(), user
+    e.refused(403, ["ops"], "GET", "/v1/messages")
+
+
+def _get_message(e: Env) -> None:
+    path = f"/v1/messages/{_hl(e).first}"
+    assert e.json("a_ro", "GET", path)["receipts"][0]["party"] == "bravo"  # the sender sees the receipts
+    seen = e.json("b_cmd", "GET", path)
+    assert seen["receipt"]["party"] == "bravo" and seen["receipts"] is None  # a recipient its own only
+    e.refused(404, ["c_liaison", "m_user", "o_user"], "GET", path)
+    e.refused(403, ["ops"], "GET", path)
+
+
+def _ack_message(e: Env) -> None:
+    path = f"/v1/messages/{_hl(e).first}/acknowledge"
+    e.refused(403, ["a_ro", "o_user", "ops", "a_liaison"], "POST", path)  # alpha sent it: not alpha's to acknowledge
+    e.refused(404, ["c_liaison", "m_user"], "POST", path)
+    assert e.json("b_cmd", "GET", f"/v1/messages/{_hl(e).first}")["receipt"]["acknowledged_at"] is None
+
+
+def _message_receipts(e: Env) -> None:
+    path = f"/v1/messages/{_hl(e).first}/receipts"
+    for user in ("a_ro", "m_user"):  # the sending party, and the mediator overseeing timeliness
+        assert [r["party"] for r in e.json(user, "GET", path)["receipts"]] == ["bravo"], user
+    e.refused(403, ["b_liaison", "ops"], "GET", path)
+    e.refused(404, ["c_liaison", "o_user"], "GET", path)
+
+
+HOTLINE_ROUTES: dict[tuple[str, str], Case] = {
+    ("GET", "/v1/catalogue"): Case(_fixed("/v1/catalogue"), _any_reader("/v1/catalogue")),
+    ("GET", "/v1/threads"): Case(_fixed("/v1/threads"), _list_threads),
+    ("POST", "/v1/threads"): Case(_fixed("/v1/threads", {"parties": ["bravo"], "message": _NOTE}), _open_thread),
+    ("GET", "/v1/threads/{thread_id}"): Case(lambda e: (f"/v1/threads/{_hl(e).thread}", None), _get_thread),
+    ("POST", "/v1/threads/{thread_id}/messages"): Case(
+        lambda e: (f"/v1/threads/{_hl(e).thread}/messages", _NOTE), _send_message
+    ),
+    ("GET", "/v1/messages"): Case(_fixed("/v1/messages"), _list_messages),
+    ("GET", "/v1/messages/{message_id}"): Case(lambda e: (f"/v1/messages/{_hl(e).first}", None), _get_message),
+    ("POST", "/v1/messages/{message_id}/acknowledge"): Case(
+        lambda e: (f"/v1/messages/{_hl(e).first}/acknowledge", None), _ack_message
+    ),
+    ("GET", "/v1/messages/{message_id}/receipts"): Case(
+        lambda e: (f"/v1/messages/{_hl(e).first}/receipts", None), _message_receipts
+    ),
+}
+
+# --- end of hotline routes ------------------------------------------------------------------------
+
+# --- incident routes (their checks and cases) -----------------------------------------------------
+
+_INCIDENTS: dict[int, dict[str, str]] = {}
+
+
+def _incidents(e: Env) -> dict[str, str]:
+    """``bravo``: bravo's report linked to alpha's activity and the conflict (bravo does not
+    share with observers); ``alpha``: alpha's own (it shares).  Reported once per world."""
+    if id(e) not in _INCIDENTS:
+        svc, now, here = e.api.service, e.api.clock.now(), {"lat": 35.0, "lon": 36.0}
+        links = [{"type": "activity", "id": e.a["id"]}, {"type": "conflict", "id": e.cid}]
+        p = {u: svc.principal_for(u) for u in ("a_liaison", "b_liaison")}
+        _INCIDENTS[id(e)] = {
+            "bravo": svc.report_incident(p["b_liaison"], "near_miss", "bravo report", now, here, links=links)[1]["id"],
+            "alpha": svc.report_incident(p["a_liaison"], "other", "alpha report", now, here)[1]["id"],
+        }
+    return _INCIDENTS[id(e)]
+
+
+@pytest.fixture(autouse=True)
+def _incidents_reported(env: Env) -> None:
+    """The incidents exist before any test counts rows."""
+    _incidents(env)
+
+
+def _incident_body(**extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "near_miss",
+        "title": "close pass",
+        "occurred_at": "2026-11-25T07:00:00Z",
+        "position": {"lat": 35.0, "lon": 36.0},
+        **extra,
+    }
+
+
+def _report_incident(e: Env) -> None:
+    e.refused(403, ["a_ro", "o_user", "ops"], "POST", "/v1/incidents", _incident_body())
+    draft = _incident_body(links=[{"type": "activity", "id": e.a_draft["id"]}])
+    e.refused(404, ["b_liaison", "c_liaison", "m_user"], "POST", "/v1/incidents", draft)  # another's draft
+
+
+def _list_incidents(e: Env) -> None:
+    ids = _incidents(e)
+    for user in ("a_ro", "b_liaison", "c_liaison", "m_user"):
+        assert {i["id"] for i in e.json(user, "GET", "/v1/incidents")["incidents"]} >= set(ids.values()), user
+    assert [i["id"] for i in e.json("o_user", "GET", "/v1/incidents")["incidents"]] == [ids["alpha"]]
+    e.refused(403, ["ops"], "GET", "/v1/incidents")
+
+
+def _get_incident(e: Env) -> None:
+    ids = _incidents(e)
+    for user in ("a_ro", "b_cmd", "c_liaison", "m_user"):
+        assert e.json(user, "GET", f"/v1/incidents/{ids['bravo']}")["party"] == "bravo"
+    assert e.json("o_user", "GET", f"/v1/incidents/{ids['alpha']}")["party"] == "alpha"
+    e.refused(404, ["o_user"], "GET", f"/v1/incidents/{ids['bravo']}")
+    e.refused(403, ["ops"], "GET", f"/v1/incidents/{ids['bravo']}")
+
+
+def _incident_timeline(e: Env) -> None:
+    ids = _incidents(e)
+    path = f"/v1/incidents/{ids['bravo']}/timeline"
+    for user in ("a_ro", "b_liaison", "c_liaison", "m_user"):  # e.call checks each for others' secrets
+        entries = e.json(user, "GET", path, params={"before_s": 86400, "after_s": 86400})["entries"]
+        assert {en["subject"]["id"] for en in entries} >= {e.a["id"], e.cid, ids["bravo"]}, user
+    watch = e.json("o_user", "GET", f"/v1/incidents/{ids['alpha']}/timeline")["entries"]
+    assert not [en for en in watch if en["party"] == "bravo"]  # bravo does not share with observers
+    e.refused(404, ["o_user"], "GET", path)
+    e.refused(403, ["ops"], "GET", path)
+
+
+def _link_incident(e: Env) -> None:
+    ids = _incidents(e)
+    path = f"/v1/incidents/{ids['bravo']}/links"
+    link = {"links": [{"type": "activity", "id": e.b["id"]}]}
+    e.refused(403, ["a_ro", "o_user", "ops", "c_liaison"], "POST", path, link)  # charlie is not involved
+    e.refused(404, ["b_liaison", "m_user"], "POST", path, {"links": [{"type": "activity", "id": e.a_draft["id"]}]})
+    e.refused(404, ["a_liaison"], "POST", f"/v1/incidents/{ids['bravo']}x/links", link)
+    assert len(e.json("b_liaison", "GET", f"/v1/incidents/{ids['bravo']}")["links"]) == 2
+
+
+def _incident_action(e: Env) -> None:
+    ids = _incidents(e)
+    base = f"/v1/incidents/{ids['bravo']}"
+    e.refused(403, ["a_ro", "o_user", "ops", "c_liaison"], "POST", f"{base}/comment", {"text": "hello"})
+    e.refused(403, ["a_liaison", "b_liaison", "b_cmd", "a_ro", "o_user"], "POST", f"{base}/review")
+    e.refused(403, ["b_cmd", "a_cmd"], "POST", f"{base}/close", {"text": "findings"})
+    e.refused(409, ["m_user"], "POST", f"{base}/close", {"text": "findings"})  # not under review yet
+    e.refused(409, ["m_user"], "POST", f"{base}/reopen")
+    e.refused(404, ["m_user"], "POST", f"/v1/incidents/{ids['bravo']}x/review")
+    after = e.json("b_liaison", "GET", base)
+    assert (after["state"], after["notes"]) == ("open", [])
+
+
+INCIDENT_ROUTES: dict[tuple[str, str], Case] = {
+    ("POST", "/v1/incidents"): Case(_fixed("/v1/incidents", _incident_body()), _report_incident),
+    ("GET", "/v1/incidents"): Case(_fixed("/v1/incidents"), _list_incidents),
+    ("GET", "/v1/incidents/{incident_id}"): Case(
+        lambda e: (f"/v1/incidents/{_incidents(e)['bravo']}", None), _get_incident
+    ),
+    ("GET", "/v1/incidents/{incident_id}/timeline"): Case(
+        lambda e: (f"/v1/incidents/{_incidents(e)['bravo']}/timeline", None), _incident_timeline
+    ),
+    ("POST", "/v1/incidents/{incident_id}/links"): Case(
+        lambda e: (f"/v1/incidents/{_incidents(e)['bravo']}/links", {"links": [{"type": "activity", "id": e.b["id"]}]}),
+        _link_incident,
+    ),
+    ("POST", "/v1/incidents/{incident_id}/{action}"): Case(
+        lambda e: (f"/v1/incidents/{_incidents(e)['bravo']}/comment", {"text": "hello"}), _incident_action
+    ),
+}
+
+# --- end of incident routes -----------------------------------------------------------------------
+
+# --- liveness routes (their checks and cases) -----------------------------------------------------
+
+
+def _heartbeat(e: Env) -> None:
+    # any authenticated user may say its party is on the channel — for its own party only
+    for user in PARTY_OF:
+        body = e.json(user, "POST", "/v1/heartbeat")
+        assert body["party"] == PARTY_OF[user] and body["state"] == "up"
+
+
+def _liveness(e: Env) -> None:
+    for user, party in PARTY_OF.items():
+        rows = {r["party"]: r for r in e.json(user, "GET", "/v1/liveness")}
+        assert set(rows) >= {"alpha", "bravo", "unmed", "watch"}
+        # who sent a party's last heartbeat is that party's own business
+        assert [p for p, r in rows.items() if "last_seen_by" in r] == [party], user
+
+
+LIVENESS_ROUTES: dict[tuple[str, str], Case] = {
+    ("POST", "/v1/heartbeat"): Case(_fixed("/v1/heartbeat"), _heartbeat),
+    ("GET", "/v1/liveness"): Case(_fixed("/v1/liveness"), _liveness),
+}
+
+# --- end of liveness routes -----------------------------------------------------------------------
+
+ROUTES |= HOTLINE_ROUTES | INCIDENT_ROUTES | LIVENESS_ROUTES
+
+# The tables a route's check may change, for the checks that make an allowed write (the
+# admin putting the same policy back records an event; a first heartbeat records the party up).
+WRITES: dict[tuple[str, str], set[str]] = {
+    ("PUT", "/v1/policy"): {"events"},
+    ("POST", "/v1/heartbeat"): {"events", "liveness"},
+}
+
 
 def _unauthenticated(e: Env, method: str, path: str, body: Any) -> None:
     """No token, and each bad one, gets 401 (the stream: close code 4401) and changes nothing."""
@@ -536,18 +798,18 @@ def test_route_authorisation(env: Env, route: tuple[str, str]) -> None:
         _unauthenticated(env, method, path, body)
     case.check(env)
     after = env.api.counts()
-    # refused requests store nothing (reads only update receipts and log access); the one
-    # allowed write is the admin putting the same policy back, which records an event
+    # refused requests store nothing (reads only update receipts and log access); the
+    # allowed writes a check makes are listed in WRITES
     changed = {k for k in after if after[k] != before[k]}
-    assert changed == ({"events"} if route == ("PUT", "/v1/policy") else set()), (route, before, after)
+    assert changed == WRITES.get(route, set()), (route, before, after)
 
 
 def test_read_only_user_cannot_write_anything(env: Env) -> None:
     """a_ro (and the observer) against every write route of the table, in one sweep."""
     before = env.api.counts()
     for (method, route), case in sorted(ROUTES.items()):
-        if method in ("GET", "WS") or case.public:
-            continue
+        if method in ("GET", "WS") or case.public or route == "/v1/heartbeat":
+            continue  # a heartbeat is presence, not a write: any user of a party may send one
         path, body = case.sample(env)
         for user in ("a_ro", "o_user"):
             r = env.call(user, method, path, body)

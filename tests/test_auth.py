@@ -161,6 +161,8 @@ def test_scopes_and_roles() -> None:
         "conflicts:write",
         "messages:read",
         "messages:write",
+        "incidents:read",
+        "incidents:write",
         "admin",
     } == SCOPES
     reads = {s for s in SCOPES if s.endswith(":read")}

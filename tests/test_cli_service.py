@@ -423,3 +423,16 @@ def test_serve_answers_with_cli_issued_tokens_and_stops_cleanly(inited: str, tmp
         stopped = server.stop()
     assert stopped, f"no clean shutdown on SIGTERM (exit status {server.proc and server.proc.returncode})"
     assert "deconflict serving" in server.log_tail()
+
+
+def test_liveness_shows_every_party_and_its_state(inited: str, svc: Service) -> None:
+    with_members(inited)
+    ok(inited, "party", "add", "watch", "--name", "Watch", "--role", "observer")
+    assert status(inited)["channels"] == {"alpha": "unknown", "bravo": "unknown"}
+    svc.heartbeat(svc.principal_for("a_liaison"))
+    rows = {r["party"]: r for r in json.loads(ok(inited, "liveness", "--json").stdout)}
+    assert rows["alpha"]["state"] == "up" and rows["alpha"]["last_seen_by"] == "a_liaison"
+    assert rows["bravo"]["state"] == "unknown" and rows["watch"]["monitored"] is False
+    assert status(inited)["channels"] == {"alpha": "up", "bravo": "unknown"}
+    table = ok(inited, "liveness").stdout
+    assert "alpha" in table and "up" in table and "monitored" in table  # (rich may wrap "not monitored")

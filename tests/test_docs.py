@@ -1,5 +1,6 @@
 """The operator documentation keeps up with the code: every API route family and every
-service command is named in docs/service.md (a new one without docs fails here)."""
+service command is named in docs/service.md, docs/hotline.md or docs/incidents.md (a new one without
+docs fails here)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from deconflict.service import Service
 from deconflict.service.clock import SystemClock
 from deconflict.store import Store
 
-DOC = (Path(__file__).resolve().parents[1] / "docs" / "service.md").read_text(encoding="utf-8")
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+# the service's operator documentation: the service itself, the hotline (and liveness), incidents
+DOC = "\n".join((DOCS / name).read_text(encoding="utf-8") for name in ("service.md", "hotline.md", "incidents.md"))
 
 
 def test_every_api_route_family_is_documented(tmp_path: Path) -> None:
@@ -27,7 +30,7 @@ def test_every_api_route_family_is_documented(tmp_path: Path) -> None:
     for path in sorted(paths):
         # "/v1/activities/{item_id}/{action}" is documented as "/v1/activities/{id}/{notify,…}"
         family = "/".join(path.split("/")[:3])
-        assert family in DOC, f"{path} is not documented in docs/service.md"
+        assert family in DOC, f"{path} is not documented in docs/service.md, hotline.md or incidents.md"
         tail = [p for p in path.split("/")[3:] if not p.startswith("{")]
         for word in tail:
             assert re.search(rf"\b{re.escape(word)}\b", DOC), f"{path}: '{word}' is not documented"

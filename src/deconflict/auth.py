@@ -78,13 +78,17 @@ SCOPES: Final[frozenset[str]] = frozenset(
         "conflicts:write",
         "messages:read",
         "messages:write",
+        "incidents:read",
+        "incidents:write",
         "admin",
     }
 )
 """Every scope a token may carry.  ``"admin"`` is granted by no role: the service adds it explicitly."""
 
-_READ_SCOPES: Final = frozenset({"activities:read", "zones:read", "conflicts:read", "messages:read"})
-_WRITE_SCOPES: Final = frozenset({"activities:write", "zones:write", "conflicts:write", "messages:write"})
+_READ_SCOPES: Final = frozenset({"activities:read", "zones:read", "conflicts:read", "messages:read", "incidents:read"})
+_WRITE_SCOPES: Final = frozenset(
+    {"activities:write", "zones:write", "conflicts:write", "messages:write", "incidents:write"}
+)
 
 ROLE_SCOPES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     {

@@ -113,6 +113,10 @@ class Policy:
     late_notice: Mapping[ActivityKind, LateNotice] = field(default_factory=lambda: dict(_DEFAULT_LATE))
     ack_s: Mapping[Precedence, float] = field(default_factory=lambda: dict(_DEFAULT_ACK_S))
     minima: MinimaTable = field(default_factory=MinimaTable)
+    #: how often each party's channel should send a heartbeat, and after how long without
+    #: one the party is shown as DOWN to everyone
+    heartbeat_s: float = 30.0
+    down_after_s: float = 120.0
 
     def __post_init__(self) -> None:
         notice = {}
@@ -131,6 +135,12 @@ class Policy:
             ack[p] = _seconds(self.ack_s.get(p, _DEFAULT_ACK_S[p]), f"ack_s.{p.value}", positive=True)
         if not isinstance(self.minima, MinimaTable):
             raise ValidationError("minima", "must be a MinimaTable")
+        heartbeat = _seconds(self.heartbeat_s, "liveness.heartbeat_s", positive=True)
+        down_after = _seconds(self.down_after_s, "liveness.down_after_s", positive=True)
+        if down_after <= heartbeat:
+            raise ValidationError("liveness.down_after_s", "must be longer than liveness.heartbeat_s")
+        object.__setattr__(self, "heartbeat_s", heartbeat)
+        object.__setattr__(self, "down_after_s", down_after)
         object.__setattr__(self, "min_notice_s", notice)
         object.__setattr__(self, "late_notice", late)
         object.__setattr__(self, "ack_s", ack)
@@ -139,7 +149,8 @@ class Policy:
     def default(cls) -> Policy:
         """Air 30 min, ground/maritime/corridors 2 h, sites/exercises 24 h, humanitarian 48 h
         (late humanitarian notices refused, others accepted as late); acknowledgement
-        FLASH 5 min, IMMEDIATE 15 min, PRIORITY 1 h, ROUTINE 4 h; minima 0 (contact)."""
+        FLASH 5 min, IMMEDIATE 15 min, PRIORITY 1 h, ROUTINE 4 h; minima 0 (contact);
+        heartbeats every 30 s, a party DOWN after 120 s without one."""
         return cls()
 
     # --- verdicts -----------------------------------------------------------------------
@@ -172,6 +183,7 @@ class Policy:
                 "default": minima(self.minima.default),
                 "pairs": [{"kinds": list(k), **minima(m)} for k, m in self.minima.pairs.items()],
             },
+            "liveness": {"heartbeat_s": self.heartbeat_s, "down_after_s": self.down_after_s},
         }
 
     @classmethod
@@ -179,13 +191,26 @@ class Policy:
         """Read a policy document; unknown keys and bad values raise naming the field."""
         if not isinstance(doc, Mapping):
             raise ValidationError("policy", "must be an object")
-        unknown = set(doc) - {"min_notice_s", "late_notice", "ack_s", "minima"}
+        unknown = set(doc) - {"min_notice_s", "late_notice", "ack_s", "minima", "liveness"}
         if unknown:
             raise ValidationError(sorted(unknown)[0], "is not a policy field")
         notice = _keyed(doc.get("min_notice_s", {}), "min_notice_s", ActivityKind)
         late = _keyed(doc.get("late_notice", {}), "late_notice", ActivityKind)
         ack = _keyed(doc.get("ack_s", {}), "ack_s", Precedence)
-        return cls(notice, late, ack, _minima_table(doc.get("minima", {})))
+        liveness = doc.get("liveness", {})
+        if not isinstance(liveness, Mapping):
+            raise ValidationError("liveness", "must be an object")
+        extra = set(liveness) - {"heartbeat_s", "down_after_s"}
+        if extra:
+            raise ValidationError(f"liveness.{sorted(extra)[0]}", "is not a liveness field")
+        return cls(
+            notice,
+            late,
+            ack,
+            _minima_table(doc.get("minima", {})),
+            heartbeat_s=liveness.get("heartbeat_s", 30.0),
+            down_after_s=liveness.get("down_after_s", 120.0),
+        )
 
 
 def _keyed(value: object, name: str, enum: type[StrEnum]) -> dict[Any, Any]:

@@ -26,7 +26,7 @@ from .. import __version__
 from ..service import Idempotency, Principal, Service
 from ..service.errors import Forbidden, NotAuthenticated
 from ..service.exchange import geojson_of, import_entries
-from . import problems, stream
+from . import hotline, incidents, liveness, problems, stream
 from .limits import BodyLimit
 from .schemas import (
     ActivityIn,
@@ -326,6 +326,10 @@ def create_app(
             raise Forbidden("scope", "importing needs the scope 'activities:write' or 'zones:write'")
         who.require_member("import items")
         return reply(service.import_items(who, import_entries(body, who), idem=idem(key, request, body)))
+
+    hotline.install(v1, service, Who, idem, reply)
+    incidents.install(v1, service, Who, idem, reply)
+    liveness.install(v1, service, Who)
 
     app.include_router(public)
     app.include_router(v1)

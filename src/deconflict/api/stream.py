@@ -9,7 +9,10 @@ Authentication: ``Authorization: Bearer …`` on the upgrade request, or
 ``?access_token=…`` (browsers cannot set headers on WebSockets).  A bad token closes
 the connection with code 4401 before anything is sent.
 
-Events about notices and conflicts addressed to the user's party mark them *delivered*
+A client keeps its party's channel alive by sending ``{"type": "heartbeat"}`` frames
+(see :mod:`deconflict.service.liveness`); other frames are ignored.
+
+Events about notices, conflicts and messages addressed to the user's party mark them *delivered*
 (to that user) on the receipt, the first time.
 """
 
@@ -115,14 +118,14 @@ def install(app: FastAPI, service: Service) -> None:
                     await ws.send_text(text_of(event))
                     last = event["seq"]
                     subject = (str(event.get("subject_type")), str(event.get("subject_id")))
-                    if subject[0] in ("notice", "conflict") and subject not in delivered:
+                    if subject[0] in ("notice", "conflict", "message") and subject not in delivered:
                         delivered.add(subject)
                         fresh.append(subject)
             claimed = service.claim_delivered(who, fresh) if fresh else []
             if claimed:  # only the first of the party's sockets to get an event writes its delivery
                 await run_in_threadpool(service.record_delivered, who, claimed)
 
-        receiver = asyncio.create_task(_drain(ws))
+        receiver = asyncio.create_task(_drain(ws, service, who))
         try:
             while True:  # replay
                 batch = await run_in_threadpool(events_after, service, who, last)
@@ -154,8 +157,17 @@ def install(app: FastAPI, service: Service) -> None:
                 await receiver
 
 
-async def _drain(ws: WebSocket) -> None:
-    """Read (and ignore) client messages, so a close is noticed promptly."""
+async def _drain(ws: WebSocket, service: Service, who: Principal) -> None:
+    """Read client frames, so a close is noticed promptly: ``{"type": "heartbeat"}``
+    records the party's liveness; anything else is ignored."""
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         while True:
-            await ws.receive_text()
+            text = await ws.receive_text()
+            if len(text) > 1000:
+                continue
+            try:
+                frame = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(frame, dict) and frame.get("type") == "heartbeat":
+                await run_in_threadpool(service.heartbeat, who)

@@ -2,12 +2,17 @@
 
 ``Service(store, clock)`` is the one object the API, the CLI and the tests drive.  It
 is assembled from mixins, one per area, each in its own module, each building on the
-one before (items ← conflicts ← receipts; admin stands beside them):
+one before (items ← conflicts ← receipts ← messaging ← hotline ← liveness, incidents;
+admin stands beside them):
 
 * :mod:`.admin`     parties, users, signing keys, tokens, log-in, the agreement policy;
 * :mod:`.items`     activities and zones: file, change, notify, cancel, read, the key rule;
 * :mod:`.conflicts` conflicts: stored, recomputed, acknowledged, accepted, escalated;
-* :mod:`.receipts`  notices and receipts (delivered / opened / acknowledged), the scheduler.
+* :mod:`.receipts`  notices and receipts (delivered / opened / acknowledged), the scheduler;
+* :mod:`.messaging` (the hotline's base) drafting, documents and posting of catalogue messages;
+* :mod:`.hotline`   threads and catalogue messages in each reader's language, their receipts;
+* :mod:`.liveness`  heartbeats; a silent party is DOWN for everyone, its activities at worst case;
+* :mod:`.incidents` incident reports, their timelines, comments, review and findings.
 
 :mod:`.core` holds what they share: the write unit (lock → idempotency → index sync →
 use case → events), principals and visibility rules.
@@ -33,8 +38,9 @@ from .errors import (
     StateConflict,
     VersionMismatch,
 )
+from .incidents import IncidentsMixin
 from .items import ItemInput
-from .receipts import ReceiptsMixin
+from .liveness import LivenessMixin
 
 __all__ = [
     "AUDIENCE",
@@ -62,7 +68,7 @@ __all__ = [
 ]
 
 
-class Service(AdminMixin, ReceiptsMixin):
+class Service(AdminMixin, LivenessMixin, IncidentsMixin):
     """Every use case of the deconfliction mechanism."""
 
 

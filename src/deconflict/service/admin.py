@@ -28,6 +28,7 @@ from ..auth import (
     hash_password,
     verify_password,
 )
+from ..catalogue import load as load_catalogue
 from ..errors import ValidationError
 from ..policy import Policy
 from ..store.schema import parties, settings, signing_keys, trusted_issuers, users
@@ -40,7 +41,7 @@ __all__ = ["AUDIENCE", "PARTY_ROLES", "USER_ROLES", "AdminMixin"]
 PARTY_ROLES = ("member", "mediator", "observer")
 USER_ROLES = ("liaison", "commander", "read_only", "client")
 AUDIENCE = "deconflict-api"
-LANGUAGES = ("en", "ar", "tr", "he")
+LANGUAGES = load_catalogue().languages  # the languages the hotline catalogue is written in
 _VERIFIER_TTL_S = 5.0
 
 

@@ -197,6 +197,8 @@ class ConflictsMixin(ItemsMixin):
             "b": side(c.item_b, c.party_b, "b"),
             "volumes": c.detail,
             "time_start": rfc3339(c.time_start),
+            # a party of the conflict is DOWN: its activity counts at its worst case
+            "worst_case": bool(self._down and (c.party_a in self._down or c.party_b in self._down)),
             "escalated_at": rfc3339_or_none(c.escalated_at),
             "escalated_by": c.escalated_by,
             "resolution": c.resolution,

@@ -16,7 +16,9 @@ Every state change goes through :meth:`ServiceBase._write`, which
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,14 +30,38 @@ from sqlalchemy.engine import Connection, Row
 
 from ..engine import Engine
 from ..errors import DeconflictError, ValidationError
-from ..model import Activity, SeparationMinima, Zone, ZoneKind
+from ..model import (
+    Activity,
+    AltitudeBand,
+    Circle,
+    Corridor,
+    Polygon,
+    SeparationMinima,
+    TimeWindow,
+    Volume4D,
+    Zone,
+    ZoneKind,
+)
 from ..policy import Policy
 from ..store import Store
-from ..store.schema import access_log, events, idempotency, items, parties, receipts, settings
+from ..store.schema import (
+    access_log,
+    conflicts,
+    events,
+    idempotency,
+    incidents,
+    items,
+    liveness,
+    messages,
+    parties,
+    receipts,
+    settings,
+    thread_parties,
+)
 from ..wire import rfc3339, volumes_from_json
 from .bus import EventBus
 from .clock import Clock
-from .errors import Forbidden, IdempotencyMismatch
+from .errors import Forbidden, IdempotencyMismatch, NotFound
 
 __all__ = ["Idempotency", "Principal", "ServiceBase", "new_id"]
 
@@ -69,6 +95,7 @@ _CHANGED_SINCE = (
     .where(items.c.rev > sa.bindparam("rev"))
     .order_by(items.c.rev)
 )
+_DOWN_PARTIES = sa.select(liveness.c.party_id).where(liveness.c.state == "down")
 KEEP: Any = object()  # staged index change: the item stays indexed as it is
 
 
@@ -128,6 +155,60 @@ def to_model(row: Any) -> Activity | Zone:
     return Zone(r["id"], r["party_id"], ZoneKind(r["kind"]), volumes, minima=own)
 
 
+def bounding_box(volumes: Sequence[Volume4D]) -> tuple[float, float, float, float]:
+    """A conservative lon/lat box (west, east, south, north; the whole longitude range
+    when crossing ±180°)."""
+    lons: list[float] = []
+    lats: list[float] = []
+    for v in volumes:
+        fp = v.footprint
+        if isinstance(fp, Circle):
+            pad_lat = fp.radius_m / 110_000.0
+            pad_lon = min(180.0, pad_lat / max(0.01, math.cos(math.radians(min(89.0, abs(fp.center[1]) + pad_lat)))))
+            lons += [fp.center[0] - pad_lon, fp.center[0] + pad_lon]
+            lats += [fp.center[1] - pad_lat, fp.center[1] + pad_lat]
+        else:
+            points = fp.vertices if isinstance(fp, Polygon) else fp.path
+            pad = (fp.half_width_m / 110_000.0) * 3 if isinstance(fp, Corridor) else 0.0
+            lons += [p[0] - pad for p in points] + [p[0] + pad for p in points]
+            lats += [p[1] - pad for p in points] + [p[1] + pad for p in points]
+            if any(abs(a[0] - b[0]) > 180 for a, b in itertools.pairwise(points)):
+                lons += [-180.0, 180.0]
+    lo_lon, hi_lon = min(lons), max(lons)
+    if lo_lon < -180 or hi_lon > 180:
+        lo_lon, hi_lon = -180.0, 180.0
+    return lo_lon, hi_lon, max(-90.0, min(lats)), min(90.0, max(lats))
+
+
+_ENVELOPE_STEPS = 16  # vertices per side: a geodesic between close vertices sags by centimetres
+
+
+def envelope(activity: Activity) -> Activity:
+    """The worst case of an activity whose party cannot be reached (ASTM F3548 treats a
+    down USS's intents the same way): one volume covering every volume's footprint (its
+    bounding box, each side densified so the geodesic edges do not cut into the box),
+    every altitude (lowest floor to highest ceiling) and its whole time span.  An
+    activity whose box spans ±180° or reaches a pole keeps its own volumes (a box there
+    is no polygon)."""
+    west, east, south, north = bounding_box(activity.volumes)
+    if east - west >= 180 or south <= -89.5 or north >= 89.5:
+        return activity
+    ring: list[tuple[float, float]] = []
+    for i in range(_ENVELOPE_STEPS):
+        ring.append((west + (east - west) * i / _ENVELOPE_STEPS, south))
+    for i in range(_ENVELOPE_STEPS):
+        ring.append((east, south + (north - south) * i / _ENVELOPE_STEPS))
+    for i in range(_ENVELOPE_STEPS):
+        ring.append((east - (east - west) * i / _ENVELOPE_STEPS, north))
+    for i in range(_ENVELOPE_STEPS):
+        ring.append((west, north - (north - south) * i / _ENVELOPE_STEPS))
+    band = AltitudeBand(
+        min(v.altitude.lower_m for v in activity.volumes), max(v.altitude.upper_m for v in activity.volumes)
+    )
+    window = TimeWindow(min(v.window.start for v in activity.volumes), max(v.window.end for v in activity.volumes))
+    return Activity(activity.id, activity.party, activity.kind, (Volume4D(Polygon(tuple(ring)), band, window),))
+
+
 def is_live(item_type: str, state: str) -> bool:
     return state in (LIVE_ACTIVITY if item_type == "activity" else LIVE_ZONE)
 
@@ -148,6 +229,9 @@ class ServiceBase:
         self._party_rows: tuple[Connection, dict[str, Row[Any]]] | None = None
         self._staged: dict[str, tuple[int, Any]] = {}
         self._revs_written = self._revs_staged = 0
+        # parties whose channel is DOWN: their activities are indexed at their worst case
+        # (:func:`envelope`); None until read from the database
+        self._down: frozenset[str] | None = None
         # (party, subject type, subject id) already marked delivered: spares the WebSocket a write per event
         self._delivered_seen: set[tuple[str, str, str]] = set()
 
@@ -208,16 +292,26 @@ class ServiceBase:
             if item_id in self.engine:
                 self.engine.remove(item_id)
             if model is not None:
-                fresh.append(model)
+                fresh.append(self._indexed(model))
         self.engine.insert_many(fresh)
         self._rev = max(rev for rev, _ in staged.values())
 
+    def _indexed(self, model: Activity | Zone | Any) -> Any:
+        """What the index holds for ``model``: an activity of a DOWN party at its worst case."""
+        if isinstance(model, Activity) and self._down and model.party in self._down:
+            return envelope(model)
+        return model
+
     def _sync(self, conn: Connection) -> None:
-        """Bring the policy and the in-memory index up to date with the database."""
+        """Bring the policy and the in-memory index up to date with the database (rebuilt
+        whole when the policy or the set of DOWN parties changed elsewhere — rare)."""
         row = conn.execute(_POLICY).first()
-        if row is not None and row.value != self._policy_version:
-            self.policy = Policy.from_json(row.value)
-            self._policy_version = row.value
+        down = frozenset(conn.execute(_DOWN_PARTIES).scalars())
+        if (row is not None and row.value != self._policy_version) or down != self._down:
+            if row is not None:
+                self.policy = Policy.from_json(row.value)
+                self._policy_version = row.value
+            self._down = down
             self.engine = Engine(self.policy.minima)
             self._rev = 0
         rows = conn.execute(_CHANGED_SINCE, {"rev": self._rev}).all()
@@ -228,7 +322,7 @@ class ServiceBase:
             if r.id in self.engine:
                 self.engine.remove(r.id)
             if is_live(r.item_type, r.state):
-                fresh.append(to_model(r))
+                fresh.append(self._indexed(to_model(r)))
         self.engine.insert_many(fresh)
         self._rev = rows[-1].rev
 
@@ -357,6 +451,50 @@ class ServiceBase:
             owner = self._parties(conn).get(row.party_id)
             return bool(owner is not None and owner.shares_with_observers)
         return True
+
+    def _can_see_incident(self, conn: Connection, principal: Principal, row: Row[Any]) -> bool:
+        """Incidents: every member and mediator; observers when the reporting party shares."""
+        if principal.party_role != "observer" or row.party_id == principal.party_id:
+            return True
+        owner = self._parties(conn).get(row.party_id)
+        return bool(owner is not None and owner.shares_with_observers)
+
+    def _check_link(self, conn: Connection, principal: Principal, field: str, link_type: str, link_id: str) -> None:
+        """Refuse (naming ``field``) a link to something that does not exist or that
+        ``principal`` may not see — a message or incident may only point at what its
+        sender can see (another party's draft is as good as absent)."""
+        if link_type not in LINK_TYPES:
+            raise ValidationError(f"{field}.type", f"must be one of {list(LINK_TYPES)}")
+        found: bool
+        if link_type in ("activity", "zone"):
+            row = conn.execute(sa.select(items).where(items.c.id == link_id, items.c.item_type == link_type)).first()
+            found = row is not None and self._can_see_item(conn, principal, row)
+        elif link_type == "conflict":
+            c = conn.execute(sa.select(conflicts).where(conflicts.c.id == link_id)).first()
+            found = c is not None and (
+                principal.party_role in ("member", "mediator") or principal.party_id in (c.party_a, c.party_b)
+            )
+        elif link_type == "incident":
+            i = conn.execute(sa.select(incidents).where(incidents.c.id == link_id)).first()
+            found = i is not None and self._can_see_incident(conn, principal, i)
+        else:  # a thread, or a message: the caller's party must take part in the thread
+            thread_id: Any = link_id
+            if link_type == "message":
+                thread_id = sa.select(messages.c.thread_id).where(messages.c.id == link_id).scalar_subquery()
+            found = (
+                conn.execute(
+                    sa.select(thread_parties.c.party_id).where(
+                        thread_parties.c.thread_id == thread_id, thread_parties.c.party_id == principal.party_id
+                    )
+                ).first()
+                is not None
+            )
+        if not found:
+            raise NotFound(f"{field}.id", f"no {link_type} {link_id!r} that {principal.party_id!r} can see")
+
+
+#: What messages and incidents may be linked to.
+LINK_TYPES = ("activity", "zone", "conflict", "incident", "thread", "message")
 
 
 def event_document(

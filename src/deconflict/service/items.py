@@ -17,8 +17,6 @@ detected and notified all the same.
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,10 +29,7 @@ from ..errors import DeconflictError, ValidationError
 from ..model import (
     Activity,
     ActivityKind,
-    Circle,
     Conflict,
-    Corridor,
-    Polygon,
     SeparationMinima,
     Volume4D,
     Zone,
@@ -43,7 +38,19 @@ from ..model import (
 from ..policy import Precedence
 from ..store.schema import item_versions, items, notices, receipts
 from ..wire import rfc3339, rfc3339_or_none, volumes_from_json, volumes_to_json
-from .core import KEEP, Body, Idempotency, Principal, Result, ServiceBase, is_live, new_id, new_version, reraise_as
+from .core import (
+    KEEP,
+    Body,
+    Idempotency,
+    Principal,
+    Result,
+    ServiceBase,
+    bounding_box,
+    is_live,
+    new_id,
+    new_version,
+    reraise_as,
+)
 from .errors import AwarenessError, Forbidden, LateNoticeRefused, NotFound, StateConflict, VersionMismatch
 
 __all__ = ["ItemInput", "ItemsMixin"]
@@ -74,30 +81,6 @@ class ItemInput:
     subtype: str | None = None
     minima: SeparationMinima | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-def _bbox(volumes: Sequence[Volume4D]) -> tuple[float, float, float, float]:
-    """A conservative lon/lat box (the whole longitude range when crossing ±180°)."""
-    lons: list[float] = []
-    lats: list[float] = []
-    for v in volumes:
-        fp = v.footprint
-        if isinstance(fp, Circle):
-            pad_lat = fp.radius_m / 110_000.0
-            pad_lon = min(180.0, pad_lat / max(0.01, math.cos(math.radians(min(89.0, abs(fp.center[1]) + pad_lat)))))
-            lons += [fp.center[0] - pad_lon, fp.center[0] + pad_lon]
-            lats += [fp.center[1] - pad_lat, fp.center[1] + pad_lat]
-        else:
-            points = fp.vertices if isinstance(fp, Polygon) else fp.path
-            pad = (fp.half_width_m / 110_000.0) * 3 if isinstance(fp, Corridor) else 0.0
-            lons += [p[0] - pad for p in points] + [p[0] + pad for p in points]
-            lats += [p[1] - pad for p in points] + [p[1] + pad for p in points]
-            if any(abs(a[0] - b[0]) > 180 for a, b in itertools.pairwise(points)):
-                lons += [-180.0, 180.0]
-    lo_lon, hi_lon = min(lons), max(lons)
-    if lo_lon < -180 or hi_lon > 180:
-        lo_lon, hi_lon = -180.0, 180.0
-    return lo_lon, hi_lon, max(-90.0, min(lats)), min(90.0, max(lats))
 
 
 def conflict_detail(c: Conflict, own_id: str) -> Body:
@@ -148,6 +131,8 @@ class ItemsMixin(ServiceBase):
         }
         if row.item_type == "zone":
             doc["minima"] = row.minima
+        else:  # its party's channel is DOWN: the activity counts at its worst case
+            doc["party_down"] = bool(self._down and row.party_id in self._down)
         if principal is None or principal.party_id == row.party_id:
             doc["notes"] = row.notes
         elif not reveal_version:
@@ -548,7 +533,7 @@ class ItemsMixin(ServiceBase):
     ) -> Row[Any]:
         """Insert or update the item; ``model`` (the checked engine item) lets the index
         take the change straight after commit."""
-        lo_lon, hi_lon, lo_lat, hi_lat = _bbox(data.volumes)
+        lo_lon, hi_lon, lo_lat, hi_lat = bounding_box(data.volumes)
         values: dict[str, Any] = {
             "kind": data.kind,
             "subtype": data.subtype,

@@ -276,6 +276,10 @@ class ReceiptsMixin(ConflictsMixin):
 
         return self._write(run)[1]
 
+    def _escalated(self, conn: Connection, r: Row[Any], level: int, now: Any) -> None:
+        """Hook: a receipt ``r`` was just escalated to ``level`` (the hotline brings the
+        mediator into a message's thread at level 2)."""
+
     def _escalate(self, conn: Connection, r: Row[Any], now: Any) -> None:
         level = r.level + 1
         deadline = self.policy.ack_deadline(Precedence(r.precedence), at=now) if level < 2 else None
@@ -338,3 +342,4 @@ class ReceiptsMixin(ConflictsMixin):
                         {"conflict": self._conflict_doc(conn, c.id)},
                         subject=("conflict", c.id),
                     )
+        self._escalated(conn, r, level, now)

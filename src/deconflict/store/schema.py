@@ -22,6 +22,14 @@ Table by table:
 * ``events``: the event stream (sequence numbers for WebSocket resume).
 * ``idempotency``: stored responses of POSTs made with an ``Idempotency-Key``.
 * ``access_log``: every read of another party's data (need-to-know).
+* ``threads`` / ``thread_parties`` / ``messages``: the hotline — threads between parties,
+  catalogue messages (code + canonical parameters, optional untranslated free text);
+  their receipts are ``receipts`` rows with ``subject_type = 'message'``, which add
+  ``answered`` (the response that closed the question) to delivered/opened/acknowledged.
+* ``liveness``: each party's channel — last heartbeat, and whether it is up, down or
+  not yet heard from.
+* ``incidents`` / ``incident_links`` / ``incident_notes``: incident reports, what they
+  are linked to (activities, zones, conflicts, messages, threads), comments and findings.
 * ``settings``: the agreement policy, signing keys, trusted issuers, counters.
 """
 
@@ -53,14 +61,21 @@ __all__ = [
     "conflicts",
     "events",
     "idempotency",
+    "incident_links",
+    "incident_notes",
+    "incidents",
     "item_versions",
     "items",
+    "liveness",
+    "messages",
     "metadata",
     "notices",
     "parties",
     "receipts",
     "settings",
     "signing_keys",
+    "thread_parties",
+    "threads",
     "trusted_issuers",
     "users",
 ]
@@ -279,6 +294,9 @@ receipts = Table(
     Column("opened_by", String(ID), nullable=True),
     Column("acknowledged_at", TS, nullable=True),
     Column("acknowledged_by", String(ID), nullable=True),
+    Column("answered_at", TS, nullable=True),  # messages: the response that closed the question
+    Column("answered_by", String(ID), nullable=True),
+    Column("answer_id", String(ID), nullable=True),
     Index("ix_receipts_due", "acknowledged_at", "deadline"),
     Index("ix_receipts_party", "party_id", "subject_type"),
 )
@@ -319,4 +337,109 @@ access_log = Table(
     Column("subject_id", String(ID), nullable=True),
     Column("detail", JSON, nullable=True),
     Index("ix_access_log_at", "at"),
+)
+
+
+threads = Table(
+    "threads",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("subject", String(200), nullable=True),  # free text, untranslated
+    Column("link_type", String(16), nullable=True),  # activity | zone | conflict | incident
+    Column("link_id", String(ID), nullable=True),
+    Column("system", Boolean, nullable=False, default=False),  # opened by the service (liveness alerts)
+    Column("created_by", String(ID), nullable=False),
+    Column("created_party", String(ID), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_threads_link", "link_type", "link_id"),
+)
+
+thread_parties = Table(
+    "thread_parties",
+    metadata,
+    Column("thread_id", String(ID), ForeignKey("threads.id"), primary_key=True),
+    Column("party_id", String(ID), ForeignKey("parties.id"), primary_key=True),
+    Column("joined_at", TS, nullable=False),
+    Column("joined_via", String(16), nullable=False),  # opened | addressed | escalation | system
+    Index("ix_thread_parties_party", "party_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("thread_id", String(ID), ForeignKey("threads.id"), nullable=False),
+    Column("sender_party", String(ID), nullable=False),  # "system" for the service's own alerts
+    Column("sender_user", String(ID), nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("params", JSON, nullable=False),  # canonical, language-neutral values
+    Column("text", Text, nullable=True),  # free text: shown as is, marked untranslated
+    Column("precedence", String(16), nullable=False),
+    Column("in_reply_to", String(ID), nullable=True),
+    Column("link_type", String(16), nullable=True),
+    Column("link_id", String(ID), nullable=True),
+    Column("at", TS, nullable=False),
+    Index("ix_messages_thread", "thread_id", "id"),
+    Index("ix_messages_reply", "in_reply_to"),
+    Index("ix_messages_link", "link_type", "link_id"),
+)
+
+liveness = Table(
+    "liveness",
+    metadata,
+    Column("party_id", String(ID), ForeignKey("parties.id"), primary_key=True),
+    Column("state", String(8), nullable=False),  # unknown | up | down
+    Column("since", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=True),
+    Column("last_seen_by", String(ID), nullable=True),
+    Column("outage_thread", String(ID), nullable=True),  # the alert thread of the current/last outage
+    Column("outages", Integer, nullable=False, default=0),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("party_id", String(ID), ForeignKey("parties.id"), nullable=False),  # the reporting party
+    Column("reported_by", String(ID), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # open | under_review | closed
+    Column("title", String(200), nullable=False),  # free text, untranslated
+    Column("description", Text, nullable=True),
+    Column("occurred_at", TS, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("radius_m", Float, nullable=False),
+    Column("findings", Text, nullable=True),
+    Column("reviewed_at", TS, nullable=True),
+    Column("reviewed_by", String(ID), nullable=True),
+    Column("closed_at", TS, nullable=True),
+    Column("closed_by", String(ID), nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_incidents_state", "state"),
+    Index("ix_incidents_occurred", "occurred_at"),
+)
+
+incident_links = Table(
+    "incident_links",
+    metadata,
+    Column("incident_id", String(ID), ForeignKey("incidents.id"), primary_key=True),
+    Column("link_type", String(16), primary_key=True),  # activity | zone | conflict | message | thread
+    Column("link_id", String(ID), primary_key=True),
+    Column("added_by", String(ID), nullable=False),
+    Column("added_at", TS, nullable=False),
+)
+
+incident_notes = Table(
+    "incident_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(ID), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("party_id", String(ID), nullable=False),
+    Column("user_id", String(ID), nullable=False),
+    Column("kind", String(16), nullable=False),  # comment | review | findings | reopen
+    Column("text", Text, nullable=False),
+    Column("at", TS, nullable=False),
 )

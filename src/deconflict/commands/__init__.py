@@ -9,6 +9,7 @@ The database is ``--db URL``, else ``$DECONFLICT_DATABASE_URL``, else
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,9 +23,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import DeconflictError
-from .service import PARTY_ROLES, USER_ROLES, Service, database_url, open_service
-from .service.exchange import geojson_of, import_entries
+from ..errors import DeconflictError, ValidationError
+from ..service import PARTY_ROLES, USER_ROLES, Service, database_url, open_service
+from ..service.exchange import geojson_of, import_entries
+from ..units import FOOT_M, NAUTICAL_MILE_M
 
 __all__ = ["register"]
 
@@ -34,6 +36,22 @@ Db = Annotated[
     str | None,
     typer.Option("--db", help="Database URL (default: $DECONFLICT_DATABASE_URL or sqlite:///deconflict.db)."),
 ]
+
+
+As = Annotated[str, typer.Option("--as", help="The user acting (need-to-know applies).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the service's JSON document.")]
+DISTANCE_UNITS = {"": 1.0, "m": 1.0, "km": 1000.0, "nm": NAUTICAL_MILE_M, "ft": FOOT_M}
+DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_AMOUNT = re.compile(r"^(-?\d+(?:\.\d+)?)\s*([a-zA-Z]*)$")
+
+
+def amount(text: str, units: dict[str, float], field: str, example: str) -> float:
+    """A number with a unit from ``units`` (e.g. "5km" with :data:`DISTANCE_UNITS`), in the
+    base unit (metres, seconds); else a ValidationError naming ``field``."""
+    m = _AMOUNT.match(text.strip())
+    if m is None or m.group(2).lower() not in units:
+        raise ValidationError(field, f"{text!r}: write a number and one of {sorted(u for u in units if u)} ({example})")
+    return float(m.group(1)) * units[m.group(2).lower()]
 
 
 def _duration(text: str) -> timedelta:
@@ -74,6 +92,10 @@ def _fail(e: DeconflictError) -> typer.Exit:
 
 
 def register(app: typer.Typer) -> None:
+    from . import hotline, incidents
+
+    hotline.register(app)
+    incidents.register(app)
     party = typer.Typer(help="Parties to the mechanism.", no_args_is_help=True)
     user = typer.Typer(help="People and machine clients acting for a party.", no_args_is_help=True)
     token = typer.Typer(help="Bearer tokens.", no_args_is_help=True)
@@ -110,7 +132,7 @@ def register(app: typer.Typer) -> None:
         """Serve the API (REST + WebSocket) over the database."""
         import uvicorn
 
-        from .api import create_app
+        from ..api import create_app
 
         with _service(db, initialise=True) as service:
             console.print(f"deconflict serving {_shown(db)} on http://{host}:{port} (docs at /docs)")
@@ -124,9 +146,34 @@ def register(app: typer.Typer) -> None:
             )
 
     @app.command()
+    def liveness(db: Db = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """Each party's channel: unknown (never heard from), up, or DOWN — since when, last heartbeat."""
+        with _service(db) as service:
+            rows = service.liveness(None)
+        if as_json:
+            print(json.dumps(rows, indent=2))
+            return
+        table = Table(title="channels")
+        for column in ("party", "role", "state", "since", "last heartbeat", "by", "outages"):
+            table.add_column(column)
+        colour = {"up": "green", "down": "bold red", "unknown": "yellow"}
+        for r in rows:
+            state = r["state"] if r["monitored"] else f"{r['state']} (not monitored)"
+            table.add_row(
+                r["party"],
+                r["role"],
+                f"[{colour[r['state']]}]{state}[/]",
+                r["since"] or "",
+                r["last_seen_at"] or "",
+                r.get("last_seen_by") or "",
+                str(r["outages"]),
+            )
+        console.print(table)
+
+    @app.command()
     def status(db: Db = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """What the database holds: parties, items by state, open conflicts, overdue receipts."""
-        from .store.schema import conflicts, events, items, parties, receipts, users
+        from ..store.schema import conflicts, events, items, parties, receipts, users
 
         with _service(db) as service, service.store.read() as conn:
             now = service.clock.now()
@@ -164,6 +211,7 @@ def register(app: typer.Typer) -> None:
                 ),
                 "last_event_seq": count(sa.select(sa.func.coalesce(sa.func.max(events.c.seq), 0))),
             }
+            doc["channels"] = {c["party"]: c["state"] for c in service.liveness(None) if c["monitored"]}
         if as_json:
             print(json.dumps(doc, indent=2))
             return
