@@ -52,3 +52,9 @@ bench-service: $(STAMP) system-deps
 .PHONY: bench-hotline
 bench-hotline: $(STAMP) system-deps
 	$(BIN)/python bench/hotline_fanout.py --out docs/benchmarks.md
+
+## The joint record's benchmark: append throughput (ledger path and inside the service) and offline
+## verification of a 10^6-entry export (~6 min); writes its section of docs/benchmarks.md.
+.PHONY: bench-ledger
+bench-ledger: $(STAMP)
+	$(BIN)/python bench/ledger_verify.py --out docs/benchmarks.md

@@ -29,6 +29,8 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 from bench.hotline_fanout import BEGIN as HOTLINE_BEGIN  # noqa: E402
 from bench.hotline_fanout import END as HOTLINE_END  # noqa: E402
+from bench.ledger_verify import BEGIN as LEDGER_BEGIN  # noqa: E402
+from bench.ledger_verify import END as LEDGER_END  # noqa: E402
 from bench.measure import SizeConfig, SizeResult, run_size  # noqa: E402
 from bench.report import console_table, markdown  # noqa: E402
 from bench.service_load import carry_section  # noqa: E402
@@ -180,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         if out.exists():  # keep the sections bench/service_load.py and bench/hotline_fanout.py write there
             old = out.read_text()
             text = carry_section(old, carry_section(old, text), HOTLINE_BEGIN, HOTLINE_END)
+            text = carry_section(old, text, LEDGER_BEGIN, LEDGER_END)
         out.write_text(text)
         print(f"wrote {out}")
     return 0

@@ -31,8 +31,11 @@ from typing import Any
 import pytest
 
 from api_helpers import BACKENDS, T0, Api, activity_body, shared_api, volume, walk_routes, ws_refusal, zone_body
+from deconflict.api.signing import signature_headers
 from deconflict.auth import SigningKey, TokenIssuer
+from deconflict.ledger import generate_key, verify_export
 from deconflict.service import AUDIENCE
+from deconflict.wire import rfc3339
 
 SECRETS = {
     "alpha": ("alpha-private-notes", "alpha-draft-title", "alpha-zone-notes"),
@@ -763,13 +766,128 @@ LIVENESS_ROUTES: dict[tuple[str, str], Case] = {
 
 # --- end of liveness routes -----------------------------------------------------------------------
 
+# --- ledger routes (their checks and cases) -------------------------------------------------------
+# Every reader gets its party's view; another party's notes and drafts appear only as
+# hashes (e.call checks every response for them).  A key registered in a check is
+# revoked in it, so that no party is left signing for the other routes' checks.
+
+
+# Private entries (notes, versions) go to their owner alone (docs/ledger.md): the mediator's
+# reads of the record are checked for every member party's secrets too (e.call).
+_MEDIATOR_USERS = [u for u, p in PARTY_OF.items() if p == "unmed"]
+_NOT_MEDIATOR = [u for u in PARTY_OF if u not in _MEDIATOR_USERS]
+
+
+def _mediator_reads(e: Env, path: str, **params: Any) -> Any:
+    r = e.call(_MEDIATOR_USERS[0], "GET", path, params=params)
+    assert r.status_code == 200, r.text
+    return r
+
+
+def _ledger_reader(path: str) -> Check:
+    def check(e: Env) -> None:
+        e.api.service.checkpoint()
+        for user in PARTY_OF:
+            assert e.status(user, "GET", path) == 200, user
+
+    return check
+
+
+def _ledger_proof(kind: str) -> Check:
+    def check(e: Env) -> None:
+        e.api.service.checkpoint()
+        sizes = [h["tree_size"] for h in e.api.service.tree_heads(None)["tree_heads"]]
+        first, last = sizes[-1], sizes[0]
+        params = {"seq": 1, "tree_size": last} if kind == "inclusion" else {"first": first, "second": last}
+        for user in _NOT_MEDIATOR:
+            assert e.json(user, "GET", f"/v1/ledger/proofs/{kind}", params=params)["proof"] is not None, user
+        _mediator_reads(e, f"/v1/ledger/proofs/{kind}", **params)
+
+    return check
+
+
+def _ledger_entries(e: Env) -> None:
+    for user in _NOT_MEDIATOR:
+        entries = e.json(user, "GET", "/v1/ledger/entries", params={"limit": 1000})["entries"]
+        assert entries and entries[0]["seq"] == 1, user
+    assert _mediator_reads(e, "/v1/ledger/entries", limit=1000).json()["entries"][0]["seq"] == 1
+    bravo = e.json("b_liaison", "GET", "/v1/ledger/entries", params={"limit": 1000})["entries"]
+    assert [x for x in bravo if x.get("redacted")]  # alpha's drafts and notes, among others
+
+
+def _ledger_export(e: Env) -> None:
+    for user in ("b_liaison", "o_user", "c_liaison"):
+        r = e.call(user, "GET", "/v1/ledger/export")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+        lines = r.text.splitlines()
+        assert json.loads(lines[0])["view"] == PARTY_OF[user]
+        assert any('"redacted":true' in line.replace(" ", "") for line in lines), user
+        assert verify_export(lines).ok, user
+    assert verify_export(_mediator_reads(e, "/v1/ledger/export").text.splitlines()).ok
+
+
+def _register_and_revoke(e: Env, owner: str, refused_by: list[str], other_commander: str) -> None:
+    """``owner`` registers a client key of its party; ``refused_by`` may not revoke it (403), nor
+    may another party's commander (404: no such key of its own); ``owner`` does (signing with
+    it: its party now signs every write)."""
+    signer = generate_key()
+    # a party's keys are its commander's (or an administrator's): not a read-only user's, a liaison's, an observer's
+    e.refused(403, ["a_ro", "o_user", "a_liaison"], "POST", "/v1/ledger/keys", {"public_key": signer.public_b64})
+    made = e.json(owner, "POST", "/v1/ledger/keys", {"public_key": signer.public_b64})
+    try:
+        assert (made["kid"], made["owner"]) == (signer.kid, PARTY_OF[owner])
+        path = f"/v1/ledger/keys/{signer.kid}/revoke"
+        e.refused(403, refused_by, "POST", path)
+        e.refused(404, [other_commander], "POST", path)
+        unsigned = e.call(owner, "POST", path)  # unsigned, even the revocation is refused
+        assert unsigned.status_code == 401 and unsigned.json()["field"] == "Deconflict-Signature"
+        headers = signature_headers(signer, "POST", path, None, owner, rfc3339(e.api.clock.now()))
+        assert e.json(owner, "POST", path, headers=headers)["revoked_at"] is not None
+    finally:  # never leave a party signing for the other routes' checks
+        if any(k["kid"] == signer.kid and k["revoked_at"] is None for k in e.api.service.list_ledger_keys()):
+            e.api.service.revoke_party_key(e.api.service.principal_for(owner), signer.kid)
+
+
+def _ledger_keys(e: Env) -> None:
+    for user in PARTY_OF:
+        keys = e.json(user, "GET", "/v1/ledger/keys")["keys"]
+        assert "service" in {k["owner"] for k in keys} and all("private_key" not in k for k in keys), user
+
+
+LEDGER_ROUTES: dict[tuple[str, str], Case] = {
+    ("GET", "/v1/ledger/entries"): Case(_fixed("/v1/ledger/entries"), _ledger_entries),
+    ("GET", "/v1/ledger/export"): Case(_fixed("/v1/ledger/export"), _ledger_export),
+    ("GET", "/v1/ledger/tree-heads"): Case(_fixed("/v1/ledger/tree-heads"), _ledger_reader("/v1/ledger/tree-heads")),
+    ("GET", "/v1/ledger/proofs/inclusion"): Case(
+        _fixed("/v1/ledger/proofs/inclusion?seq=1&tree_size=1"), _ledger_proof("inclusion")
+    ),
+    ("GET", "/v1/ledger/proofs/consistency"): Case(
+        _fixed("/v1/ledger/proofs/consistency?first=1&second=2"), _ledger_proof("consistency")
+    ),
+    ("GET", "/v1/ledger/keys"): Case(_fixed("/v1/ledger/keys"), _ledger_keys),
+    ("POST", "/v1/ledger/keys"): Case(
+        _fixed("/v1/ledger/keys", {"server_side": True}),
+        lambda e: _register_and_revoke(e, "ops", ["b_liaison", "a_liaison", "a_ro"], "b_cmd"),
+    ),
+    ("POST", "/v1/ledger/keys/{kid}/revoke"): Case(
+        _fixed("/v1/ledger/keys/nokey0000000000/revoke"),
+        lambda e: _register_and_revoke(e, "b_cmd", ["a_liaison", "c_liaison", "a_ro", "o_user"], "a_cmd"),
+    ),
+}
+
+# --- end of ledger routes -------------------------------------------------------------------------
+
 ROUTES |= HOTLINE_ROUTES | INCIDENT_ROUTES | LIVENESS_ROUTES
+ROUTES |= LEDGER_ROUTES
 
 # The tables a route's check may change, for the checks that make an allowed write (the
 # admin putting the same policy back records an event; a first heartbeat records the party up).
 WRITES: dict[tuple[str, str], set[str]] = {
     ("PUT", "/v1/policy"): {"events"},
     ("POST", "/v1/heartbeat"): {"events", "liveness"},
+    # a key registered and revoked: an event each (ledger_keys is not counted)
+    ("POST", "/v1/ledger/keys"): {"events"},
+    ("POST", "/v1/ledger/keys/{kid}/revoke"): {"events"},
 }
 
 

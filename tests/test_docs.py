@@ -19,7 +19,9 @@ from deconflict.store import Store
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 # the service's operator documentation: the service itself, the hotline (and liveness), incidents
-DOC = "\n".join((DOCS / name).read_text(encoding="utf-8") for name in ("service.md", "hotline.md", "incidents.md"))
+DOC = "\n".join(
+    (DOCS / name).read_text(encoding="utf-8") for name in ("service.md", "hotline.md", "incidents.md", "ledger.md")
+)
 
 
 def test_every_api_route_family_is_documented(tmp_path: Path) -> None:

@@ -328,7 +328,14 @@ def test_an_activity_whose_window_passed_goes_straight_to_completed(world: World
     counts = world.service.tick()
     assert (counts["activated"], counts["completed"]) == (0, 1)
     assert item_row(world, a["item"]["id"]).state == "completed"
-    assert world.service.tick() == {"activated": 0, "completed": 0, "expired": 0, "escalated": 0, "down": 0}
+    assert world.service.tick() == {
+        "activated": 0,
+        "completed": 0,
+        "expired": 0,
+        "escalated": 0,
+        "down": 0,
+        "checkpointed": 0,
+    }
 
 
 def test_drafts_are_left_alone_by_the_scheduler(world: World) -> None:

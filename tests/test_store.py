@@ -116,7 +116,7 @@ def test_migrating_from_0001_to_head_keeps_the_data(store: Store, empty_url: str
         conn.execute(items.insert().values(**OLD_ITEM))
 
     store.migrate()
-    assert store.current_revision() == Store.head_revision() == "0004"
+    assert store.current_revision() == Store.head_revision() == "0005"
     assert "access_log" in table_names(store)
     assert "minima" in column_names(store, "items")
     with store.read() as conn:

@@ -26,7 +26,7 @@ from .. import __version__
 from ..service import Idempotency, Principal, Service
 from ..service.errors import Forbidden, NotAuthenticated
 from ..service.exchange import geojson_of, import_entries
-from . import hotline, incidents, liveness, problems, stream
+from . import hotline, incidents, ledger, liveness, problems, signing, stream
 from .limits import BodyLimit
 from .schemas import (
     ActivityIn,
@@ -100,7 +100,11 @@ def create_app(
         return JSONResponse(result[1], status_code=result[0])
 
     public = APIRouter(prefix="/v1")
-    v1 = APIRouter(prefix="/v1", responses=_ERRORS, dependencies=[Depends(reject_nul_in_query)])
+    v1 = APIRouter(
+        prefix="/v1",
+        responses=_ERRORS,
+        dependencies=[Depends(reject_nul_in_query), Depends(signing.dependency(service, principal))],
+    )
 
     @public.get("/health", tags=["service"])
     def health() -> dict[str, Any]:
@@ -330,6 +334,7 @@ def create_app(
     hotline.install(v1, service, Who, idem, reply)
     incidents.install(v1, service, Who, idem, reply)
     liveness.install(v1, service, Who)
+    ledger.install(v1, service, Who, idem, reply)
 
     app.include_router(public)
     app.include_router(v1)

@@ -92,10 +92,11 @@ def _fail(e: DeconflictError) -> typer.Exit:
 
 
 def register(app: typer.Typer) -> None:
-    from . import hotline, incidents
+    from . import hotline, incidents, ledger
 
     hotline.register(app)
     incidents.register(app)
+    ledger.register(app)
     party = typer.Typer(help="Parties to the mechanism.", no_args_is_help=True)
     user = typer.Typer(help="People and machine clients acting for a party.", no_args_is_help=True)
     token = typer.Typer(help="Bearer tokens.", no_args_is_help=True)

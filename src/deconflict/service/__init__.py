@@ -12,7 +12,9 @@ admin stands beside them):
 * :mod:`.messaging` (the hotline's base) drafting, documents and posting of catalogue messages;
 * :mod:`.hotline`   threads and catalogue messages in each reader's language, their receipts;
 * :mod:`.liveness`  heartbeats; a silent party is DOWN for everyone, its activities at worst case;
-* :mod:`.incidents` incident reports, their timelines, comments, review and findings.
+* :mod:`.incidents` incident reports, their timelines, comments, review and findings;
+* :mod:`.ledger`    the joint record: every write's changes as signed, hash-chained entries,
+  checkpoints, proofs, export (:mod:`.replay` rebuilds the state from an export).
 
 :mod:`.core` holds what they share: the write unit (lock → idempotency → index sync →
 use case → events), principals and visibility rules.
@@ -40,10 +42,11 @@ from .errors import (
 )
 from .incidents import IncidentsMixin
 from .items import ItemInput
-from .liveness import LivenessMixin
+from .ledger import LEDGER_CHECKPOINT_S, LedgerMixin
 
 __all__ = [
     "AUDIENCE",
+    "LEDGER_CHECKPOINT_S",
     "PARTY_ROLES",
     "USER_ROLES",
     "AwarenessError",
@@ -68,7 +71,7 @@ __all__ = [
 ]
 
 
-class Service(AdminMixin, LivenessMixin, IncidentsMixin):
+class Service(LedgerMixin, AdminMixin, IncidentsMixin):
     """Every use case of the deconfliction mechanism."""
 
 

@@ -57,18 +57,23 @@ class AdminMixin(ServiceBase):
     # --- set-up -----------------------------------------------------------------------
 
     def initialise(self) -> Body:
-        """Create or upgrade the schema; write the default policy and a signing key if absent."""
+        """Create or upgrade the schema; start the joint record (its service key and genesis
+        entry, then any state the database held before) and write the default policy and a
+        signing key, if absent."""
         self.store.migrate()
 
         def run(conn: Connection) -> Result:
             now = self.clock.now()
             created = []
+            started = self._ledger_start(conn)  # first: the record's genesis is entry 1
             if conn.execute(sa.select(settings.c.key).where(settings.c.key == "policy")).first() is None:
                 conn.execute(settings.insert(), dict(key="policy", value=Policy.default().to_json(), updated_at=now))
                 created.append("policy")
             if conn.execute(sa.select(signing_keys.c.kid).where(signing_keys.c.retired_at.is_(None))).first() is None:
                 self._new_key(conn)
                 created.append("signing key")
+            if started:
+                created.append("ledger key")
             return 200, {"created": created, "revision": None}
 
         body = self._write(run)[1]

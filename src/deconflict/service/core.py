@@ -8,7 +8,8 @@ Every state change goes through :meth:`ServiceBase._write`, which
    (``items.rev`` > the last revision it saw — its own writes included, so a rolled
    back write never leaves a trace in the index),
 4. runs the use case (which checks against the index and writes rows and events),
-5. stores the idempotent response in the same transaction, commits, and publishes the
+5. stores the idempotent response and appends every row the write changed to the joint
+   record (``service/ledger.py``) in the same transaction, commits, and publishes the
    committed events on the in-process bus — still under the lock, so subscribers see
    sequence numbers in order.
 """
@@ -246,6 +247,7 @@ class ServiceBase:
             self._staged = {}
             self._revs_written = self._revs_staged = 0
             with self.store.write() as conn:
+                self._ledger_begin(conn, fn, principal)
                 if idem is not None and principal is not None:
                     stored = conn.execute(_IDEMPOTENT, {"user_id": principal.user_id, "key": idem.key}).first()
                     if stored is not None:
@@ -268,10 +270,22 @@ class ServiceBase:
                             at=self.clock.now(),
                         ),
                     )
+                self._ledger_append(conn)
             self._apply_staged()
             outbox, self._outbox = self._outbox, []
             self.bus.publish(outbox)
         return status, body
+
+    # the joint record (service/ledger.py) records every write through these hooks
+    def _ledger_begin(self, conn: Connection, fn: Callable[[Connection], Result], principal: Principal | None) -> None:
+        """Hook: a write transaction began (the write lock is held); watch what it changes."""
+
+    def _ledger_append(self, conn: Connection) -> None:
+        """Hook: the use case is done; append what it changed to the record, in its transaction."""
+
+    def _ledger_start(self, conn: Connection) -> bool:
+        """Hook: start an empty record (its first key and genesis entry); whether it did."""
+        return False
 
     def _stage(self, item_id: str, rev: int, model: Activity | Zone | object | None) -> None:
         """After commit, update the index with this write directly (``model``: index it;

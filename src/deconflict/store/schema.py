@@ -31,6 +31,14 @@ Table by table:
 * ``incidents`` / ``incident_links`` / ``incident_notes``: incident reports, what they
   are linked to (activities, zones, conflicts, messages, threads), comments and findings.
 * ``settings``: the agreement policy, signing keys, trusted issuers, counters.
+* ``ledger_entries``: the joint record — every state change as a signed, hash-chained
+  entry (``seq``, time, actor, audience, canonical payload, ``prev`` hash and signature,
+  the service key ``kid``, ``hash``, ``sig``); the payload is stored as JSON text (its
+  ``payload_sha256`` covers its RFC 8785 canonical bytes).
+* ``tree_heads``: signed Merkle tree heads (checkpoints) over the entries' hashes.
+* ``ledger_keys``: the Ed25519 keys of the record — the service's (which countersigns
+  every entry) and the parties'; ``private_key`` only for server-held keys, never in
+  the record itself.
 """
 
 from __future__ import annotations
@@ -66,6 +74,8 @@ __all__ = [
     "incidents",
     "item_versions",
     "items",
+    "ledger_entries",
+    "ledger_keys",
     "liveness",
     "messages",
     "metadata",
@@ -76,6 +86,7 @@ __all__ = [
     "signing_keys",
     "thread_parties",
     "threads",
+    "tree_heads",
     "trusted_issuers",
     "users",
 ]
@@ -442,4 +453,47 @@ incident_notes = Table(
     Column("kind", String(16), nullable=False),  # comment | review | findings | reopen
     Column("text", Text, nullable=False),
     Column("at", TS, nullable=False),
+)
+
+SEQ = BigInteger().with_variant(Integer, "sqlite")
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("seq", SEQ, primary_key=True, autoincrement=False),  # assigned by the writer: 1, 2, 3 …
+    Column("at", TS, nullable=False),
+    Column("kind", String(8), nullable=False),  # row | private | request
+    Column("party", String(ID), nullable=True),  # the actor (null: the service, the scheduler)
+    Column("user", String(ID), nullable=True),
+    Column("audience", JSON, nullable=False),  # ["*"] or the party ids that may see the payload
+    Column("payload", Text, nullable=False),  # JSON text
+    Column("payload_sha256", String(64), nullable=False),
+    Column("prev", String(64), nullable=False),
+    Column("prev_sig", String(128), nullable=False),
+    Column("kid", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("sig", String(128), nullable=False),
+)
+
+tree_heads = Table(
+    "tree_heads",
+    metadata,
+    Column("tree_size", SEQ, primary_key=True, autoincrement=False),
+    Column("root", String(64), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("kid", String(64), nullable=False),
+    Column("sig", String(128), nullable=False),
+)
+
+ledger_keys = Table(
+    "ledger_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("owner", String(ID), nullable=False),  # "service" or a party id
+    Column("public_key", String(64), nullable=False),  # base64url, raw 32 bytes
+    Column("private_key", Text, nullable=True),  # server-held keys only; never in the record
+    Column("server_side", Boolean, nullable=False, default=False),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS, nullable=True),
+    Index("ix_ledger_keys_owner", "owner"),
 )
