@@ -329,9 +329,8 @@ def render(r: dict[str, Any], command: str, when: str) -> str:
             "each changed row back, the private entries for sensitive columns, the chain's tail read under the "
             "write lock, one multi-row insert, and the checkpoints. What limits it: about half is building the "
             "entries — the RFC 8785 encoder (`rfc8785`, pure Python) canonicalises each payload and header — and "
-            "most of the rest reading the changed rows back; the signing itself is about 25 µs an entry. The "
-            "service section above was measured before the record existed and has not been re-run: every "
-            "write there now also spends this step (`make bench-service` refreshes it).",
+            "most of the rest reading the changed rows back; the signing itself is about 25 µs an entry. Every write "
+            "of the service benchmark above spends this step too.",
             "",
             END,
         ]
