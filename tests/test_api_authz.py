@@ -439,6 +439,16 @@ def _with_party(feature: dict[str, Any], party: str) -> dict[str, Any]:
     return {**feature, "properties": {**feature["properties"], "party": party}}
 
 
+def _events_head(e: Env) -> None:
+    # One number for everyone (event sequence numbers are global, so it tells no more than their gaps do),
+    # at least the last event each user can see.
+    heads = {user: e.json(user, "GET", "/v1/events/head")["seq"] for user in PARTY_OF}
+    assert len(set(heads.values())) == 1, heads
+    for user in PARTY_OF:
+        seen = e.json(user, "GET", "/v1/events", params={"limit": 1000})["events"]
+        assert seen and heads[user] >= seen[-1]["seq"], user
+
+
 def _stream(e: Env) -> None:
     with e.api.client.websocket_connect(f"/v1/stream?access_token={e.api.token('o_user')}&after=0") as ws:
         ws.close()
@@ -508,6 +518,7 @@ ROUTES: dict[tuple[str, str], Case] = {
         lambda e: (f"/v1/notices/{e.notice_b}/acknowledge", None), _ack_notice
     ),
     ("GET", "/v1/events"): Case(_fixed("/v1/events"), _events),
+    ("GET", "/v1/events/head"): Case(_fixed("/v1/events/head"), _events_head),
     ("GET", "/v1/export"): Case(_fixed("/v1/export"), _export),
     ("POST", "/v1/import"): Case(_fixed("/v1/import", {"type": "FeatureCollection", "features": []}), _import),
     ("WS", "/v1/stream"): Case(_fixed("/v1/stream"), _stream),

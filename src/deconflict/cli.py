@@ -1,8 +1,9 @@
 """The ``deconflict`` command line: a thin layer over the library.
 
-``deconflict demo``       run the engine on a generated scenario and print the conflicts;
-``deconflict conflicts``  detect every conflict in a plan file (JSON, see planfile.py);
-``deconflict validate``   check a plan file and report the first bad field.
+``deconflict demo``         serve a synthetic day with simulated liaison clients (commands/demo.py);
+``deconflict engine-demo``  run the engine alone on a generated scenario and print the conflicts;
+``deconflict conflicts``    detect every conflict in a plan file (JSON, see planfile.py);
+``deconflict validate``     check a plan file and report the first bad field.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ def _table(conflicts: list[Conflict], limit: int, title: str) -> Table:
     return table
 
 
-@app.command()
-def demo(
+@app.command("engine-demo")
+def engine_demo(
     volumes: Annotated[int, typer.Option(help="Volumes in the generated scenario.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Scenario seed (same seed, same scenario).")] = 7,
     show: Annotated[int, typer.Option(help="Conflicts to print.")] = 15,
@@ -160,5 +161,5 @@ def validate(plan: Annotated[Path, typer.Argument(exists=True, dir_okay=False, h
     console.print(f"ok: {len(loaded.items)} item(s), {sum(len(i.volumes) for i in loaded.items)} volume(s)")
 
 
-# the service's commands (serve, init, party, user, token, import, export, status …)
+# the service's commands (demo, serve, init, party, user, token, import, export, status …)
 register(app)

@@ -26,7 +26,7 @@ from .. import __version__
 from ..service import Idempotency, Principal, Service
 from ..service.errors import Forbidden, NotAuthenticated
 from ..service.exchange import geojson_of, import_entries
-from . import hotline, incidents, ledger, liveness, problems, signing, stream
+from . import hotline, incidents, ledger, liveness, problems, signing, stream, web
 from .limits import BodyLimit
 from .schemas import (
     ActivityIn,
@@ -60,10 +60,15 @@ class GeoJSONResponse(JSONResponse):
 
 
 def create_app(
-    service: Service, *, scheduler_interval_s: float | None = 1.0, max_body_bytes: int = 2_000_000
+    service: Service,
+    *,
+    scheduler_interval_s: float | None = 1.0,
+    max_body_bytes: int = 2_000_000,
+    tile_url: str | None = None,
 ) -> FastAPI:
     """The application over ``service``; ``scheduler_interval_s=None`` runs no scheduler
-    (tests drive :meth:`Service.tick` themselves)."""
+    (tests drive :meth:`Service.tick` themselves).  The web UI is served at ``/`` (see
+    :mod:`.web`); ``tile_url`` adds an online tile layer to its offline basemap."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -288,6 +293,12 @@ def create_app(
         found = stream.events_after(service, who, after, limit)
         return {"events": found, "last_seq": found[-1]["seq"] if found else after}
 
+    @v1.get("/events/head", tags=["events"])
+    def events_head(who: Who) -> dict[str, int]:
+        """The stream's last sequence number now: load a snapshot after reading it, then stream
+        with ``?after=<seq>`` and nothing falls between the two."""
+        return {"seq": stream.head(service)}
+
     # --- GeoJSON --------------------------------------------------------------------------
 
     @v1.get("/export", tags=["geojson"], response_class=GeoJSONResponse)
@@ -339,6 +350,7 @@ def create_app(
     app.include_router(public)
     app.include_router(v1)
     stream.install(app, service)
+    web.install(app, tile_url=tile_url)
     return app
 
 

@@ -32,7 +32,7 @@ from ..service.core import event_document
 from ..service.errors import ServiceError
 from ..store.schema import events
 
-__all__ = ["Seq", "events_after", "install", "visible"]
+__all__ = ["Seq", "events_after", "head", "install", "visible"]
 
 _PAGE = 500
 # An event sequence number: a 64-bit integer in both databases (a larger one is refused, not a 500).
@@ -43,6 +43,12 @@ _POLL_S = 1.0
 def visible(event: dict[str, Any], who: Principal) -> bool:
     audience = event["audience"]
     return "*" in audience or who.party_id in audience
+
+
+def head(service: Service) -> int:
+    """The last event's sequence number (0 when there is none)."""
+    with service.store.read() as conn:
+        return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.seq), 0))).scalar_one())
 
 
 def events_after(service: Service, who: Principal, after: int, limit: int = _PAGE) -> list[dict[str, Any]]:

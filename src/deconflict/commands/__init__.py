@@ -92,8 +92,9 @@ def _fail(e: DeconflictError) -> typer.Exit:
 
 
 def register(app: typer.Typer) -> None:
-    from . import hotline, incidents, ledger
+    from . import demo, hotline, incidents, ledger
 
+    demo.register(app)
     hotline.register(app)
     incidents.register(app)
     ledger.register(app)
@@ -129,16 +130,25 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option(help="Offer permessage-deflate on WebSockets (saves bandwidth, costs server CPU).")
         ] = False,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+        tile_url: Annotated[
+            str | None,
+            typer.Option(help="Online map tiles ({z}/{x}/{y} URL) for a connected deployment; none: offline basemap."),
+        ] = None,
     ) -> None:
-        """Serve the API (REST + WebSocket) over the database."""
+        """Serve the API (REST + WebSocket) and the web UI over the database."""
         import uvicorn
 
         from ..api import create_app
 
         with _service(db, initialise=True) as service:
-            console.print(f"deconflict serving {_shown(db)} on http://{host}:{port} (docs at /docs)")
+            try:
+                application = create_app(service, scheduler_interval_s=1.0 if scheduler else None, tile_url=tile_url)
+            except ValueError as e:
+                err.print(f"[red]error[/red] {e}")
+                raise typer.Exit(2) from e
+            console.print(f"deconflict serving {_shown(db)} on http://{host}:{port} (web UI at /, API docs at /docs)")
             uvicorn.run(
-                create_app(service, scheduler_interval_s=1.0 if scheduler else None),
+                application,
                 host=host,
                 port=port,
                 log_level=log_level,
