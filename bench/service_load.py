@@ -204,15 +204,17 @@ def _deconflict_command() -> list[str]:
 
 @contextmanager
 def server(
-    url: str, log: Path, profile_out: Path | None = None, *, ws_compression: bool = False
+    url: str, log: Path, profile_out: Path | None = None, *, ws_compression: bool = False, scheduler: bool = True
 ) -> Iterator[tuple[int, int]]:
     """``deconflict serve`` over ``url`` (or, with ``profile_out``, the same app under cProfile);
     yields (port, pid) once /v1/health answers.  ``ws_compression``: let the server accept
-    permessage-deflate (``serve --ws-compression``; off by default)."""
+    permessage-deflate (``serve --ws-compression``; off by default); ``scheduler=False``: ``--no-scheduler``."""
     port = _free_port()
     cmd = [*_deconflict_command(), "serve", "--db", url, "--port", str(port), "--log-level", "warning"]
     if ws_compression:
         cmd.append("--ws-compression")
+    if not scheduler:
+        cmd.append("--no-scheduler")
     if profile_out is not None:
         me = str(Path(__file__).resolve())
         cmd = [sys.executable, me, "--profiled-server", url, "--port", str(port), "--result", str(profile_out)]

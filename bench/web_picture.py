@@ -42,7 +42,6 @@ import argparse
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -59,7 +58,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(_ROOT))
 
-from bench.service_load import _deconflict_command, _free_port, write_section  # noqa: E402
+from bench.service_load import server as service_server  # noqa: E402
+from bench.service_load import write_section  # noqa: E402
 from deconflict.model import Activity  # noqa: E402
 from deconflict.scenario import generate  # noqa: E402
 from deconflict.service import open_service  # noqa: E402
@@ -155,32 +155,8 @@ def server(url: str, log: Path) -> Iterator[tuple[int, int]]:
 
     Without the scheduler: the databases are filed minutes before they are shown, and its deadline
     sweeps (thousands of receipts coming due at once) would load the server while the page loads."""
-    port = _free_port()
-    cmd = [*_deconflict_command(), "serve", "--db", url, "--port", str(port), "--log-level", "warning"]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([*cmd, "--no-scheduler"], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"deconflict serve exited ({proc.returncode}); see {log}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"deconflict serve did not answer within 60 s; see {log}")
-            time.sleep(0.2)
-        yield port, proc.pid
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with service_server(url, log, scheduler=False) as running:
+        yield running
 
 
 # --- the browser ------------------------------------------------------------------------------------

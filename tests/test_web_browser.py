@@ -198,6 +198,10 @@ def test_a_silent_party_and_a_lost_connection_put_banners_on_the_page(web: Web) 
     expect(banner).to_be_visible(timeout=LIVE_MS)
     expect(banner).to_contain_text("Bravo")
     expect(a.get_by_test_id("banner-connection")).to_have_count(0)
+    # Alpha's page took up the new heartbeat period from the policy.changed event: alpha stays UP.
+    expect(a.get_by_test_id("banner-party-alpha")).to_have_count(0)
+    with web.api("a_liaison") as alpha:
+        assert {r["party"]: r["state"] for r in alpha.get("/v1/liveness").json()}["alpha"] == "up"
 
     # The server goes away: the page says so.
     web.server.stop()

@@ -15,6 +15,15 @@ export class Live {
     this.beat = setInterval(() => this.send({ type: "heartbeat" }), this.heartbeatS * 1000);
   }
 
+  // The agreement's heartbeat period changed (policy.changed): beat at the new pace from now on.
+  setHeartbeat(seconds) {
+    if (!(seconds > 0) || seconds === this.heartbeatS) return;
+    this.heartbeatS = seconds;
+    clearInterval(this.beat);
+    this.beat = setInterval(() => this.send({ type: "heartbeat" }), this.heartbeatS * 1000);
+    this.send({ type: "heartbeat" });
+  }
+
   stop() {
     this.stopped = true;
     clearInterval(this.beat);

@@ -145,6 +145,11 @@ async function start(token) {
     onEvent: (ev) => { data.apply(ev); bus.emit("server-event", ev); } });
   live.start();
   ctx.live = live;
+  bus.on("server-event", async (ev) => {
+    if (ev.type !== "policy.changed") return;
+    const changed = await api.get("/v1/policy").catch(() => null);
+    if (changed?.liveness?.heartbeat_s) live.setHeartbeat(changed.liveness.heartbeat_s);
+  });
   await data.loadRest();
   setBodyState("ready");
 }

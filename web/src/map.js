@@ -300,7 +300,8 @@ export function mountMap(root, ctx) {
     other: imageLayer(sources.other, itemStyle, 11),
     own: imageLayer(sources.own, itemStyle, 12),
     conflicts: imageLayer(sources.conflicts, conflictStyle, 13),
-    incidents: new VectorLayer({ source: sources.incidents, style: styles.incident(), zIndex: 14 }),
+    // an incident is a moment: shown while the time filter's window holds it
+    incidents: new VectorLayer({ source: sources.incidents, style: (f) => (inTime(f.get("p")) ? styles.incident() : null), zIndex: 14 }),
     labels: new VectorLayer({ source: sources.labels, style: labelStyle, zIndex: 15, declutter: true, maxResolution: LABEL_MAX_RES, updateWhileInteracting: false, updateWhileAnimating: false }),
     highlight: new VectorLayer({ source: sources.highlight, style: (f) => styles.highlight(f.get("role")), zIndex: 20 }),
     preview: new VectorLayer({ source: sources.preview, style: styles.preview(), zIndex: 21 }),
@@ -404,7 +405,9 @@ export function mountMap(root, ctx) {
       if (!inc.position) continue;
       const lat = inc.position.lat;
       const f = new Feature({ geometry: new CircleGeom(fromLonLat([inc.position.lon, lat]), (inc.radius_m || 0) * scaleAt(lat)) });
-      f.set("p", { id: inc.id, type: "incident", party: inc.party, t0: -Infinity, t1: Infinity }, true);
+      const at = inc.occurred_at ? Date.parse(inc.occurred_at) : NaN;
+      const [t0, t1] = Number.isNaN(at) ? [-Infinity, Infinity] : [at - 1, at + 1];
+      f.set("p", { id: inc.id, type: "incident", party: inc.party, t0, t1 }, true);
       list.push(f);
     }
     sources.incidents.addFeatures(list);
@@ -416,7 +419,7 @@ export function mountMap(root, ctx) {
   }
 
   function redrawItems() {
-    for (const k of ["zones", "other", "own", "conflicts", "labels"]) layers[k].changed();
+    for (const k of ["zones", "other", "own", "conflicts", "incidents", "labels"]) layers[k].changed();
   }
 
   // ---- basemap and optional tiles -------------------------------------------------------------
