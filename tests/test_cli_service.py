@@ -436,3 +436,14 @@ def test_liveness_shows_every_party_and_its_state(inited: str, svc: Service) -> 
     assert status(inited)["channels"] == {"alpha": "up", "bravo": "unknown"}
     table = ok(inited, "liveness").stdout
     assert "alpha" in table and "up" in table and "monitored" in table  # (rich may wrap "not monitored")
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [("ftp://tiles.example.org/{z}/{x}/{y}.png", "http(s) URL"), ("https://tiles.example.org/tile.png", "{z}")],
+)
+def test_serve_refuses_a_bad_tile_url_before_touching_the_database(tmp_path: Path, url: str, reason: str) -> None:
+    db = tmp_path / "never.db"
+    message = refused(f"sqlite:///{db}", "serve", "--tile-url", url, field="tile_url")
+    assert reason in message
+    assert not db.exists()

@@ -139,13 +139,15 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from ..api import create_app
+        from ..api.web import check_tile_url
 
+        try:
+            check_tile_url(tile_url)  # before the database is touched
+        except ValueError as e:
+            err.print(f"[red]error[/red] {e}")
+            raise typer.Exit(2) from e
         with _service(db, initialise=True) as service:
-            try:
-                application = create_app(service, scheduler_interval_s=1.0 if scheduler else None, tile_url=tile_url)
-            except ValueError as e:
-                err.print(f"[red]error[/red] {e}")
-                raise typer.Exit(2) from e
+            application = create_app(service, scheduler_interval_s=1.0 if scheduler else None, tile_url=tile_url)
             console.print(f"deconflict serving {_shown(db)} on http://{host}:{port} (web UI at /, API docs at /docs)")
             uvicorn.run(
                 application,
