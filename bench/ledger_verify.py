@@ -363,14 +363,17 @@ def main() -> None:
             )
             result[f"verify_{mode}"] = json.loads(run.stdout)
         result["service"] = service_append(args.service_writes, Path(tmp))
-    print(json.dumps(result, indent=2))
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=1) + "\n")
-    if args.out is not None:
-        from bench.service_load import write_section
+    from bench.service_load import publish
 
-        write_section(args.out, render(result, command.strip(), when), BEGIN, END)
-        print(f"wrote the joint record's section of {args.out}")
+    publish(
+        result,
+        args.results,
+        args.out,
+        lambda: render(result, command.strip(), when),
+        BEGIN,
+        END,
+        "the joint record's section",
+    )
 
 
 if __name__ == "__main__":

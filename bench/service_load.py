@@ -56,7 +56,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
@@ -972,6 +972,19 @@ def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) 
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
+
+
+def publish(
+    result: dict[str, Any], results: Path, out: Path | None, section: Callable[[], str], begin: str, end: str, what: str
+) -> None:
+    """Print ``result``, save it as JSON at ``results`` and, with ``out``, write ``section()``
+    between ``begin`` and ``end`` in that Markdown file (``what`` names the section in the log)."""
+    print(json.dumps(result, indent=2, default=str))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    if out is not None:
+        write_section(out, section(), begin, end)
+        print(f"wrote {what} of {out}")
 
 
 # --- main -----------------------------------------------------------------------------------------------

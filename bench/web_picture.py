@@ -58,8 +58,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(_ROOT))
 
+from bench.service_load import publish  # noqa: E402
 from bench.service_load import server as service_server  # noqa: E402
-from bench.service_load import write_section  # noqa: E402
 from deconflict.model import Activity  # noqa: E402
 from deconflict.scenario import generate  # noqa: E402
 from deconflict.service import open_service  # noqa: E402
@@ -452,12 +452,15 @@ def main() -> None:
             finally:
                 browser.close()
     result["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(json.dumps(result, indent=2))
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=1) + "\n")
-    if args.out is not None:
-        write_section(args.out, render(result, command.strip(), when), BEGIN, END)
-        print(f"wrote the web UI's section of {args.out}")
+    publish(
+        result,
+        args.results,
+        args.out,
+        lambda: render(result, command.strip(), when),
+        BEGIN,
+        END,
+        "the web UI's section",
+    )
 
 
 if __name__ == "__main__":

@@ -114,6 +114,12 @@ def test_a_conflict_filed_by_alpha_reaches_bravo_live_and_bravo_answers_in_arabi
     a.get_by_test_id("file-alt-lower").fill("0")
     a.get_by_test_id("file-alt-upper").fill("2500")
     a.get_by_test_id("file-start").fill(_utc(start))
+    # Bad input first: an end before the start is named on its field and nothing is filed.
+    a.get_by_test_id("file-end").fill(_utc(start - timedelta(hours=1)))
+    a.get_by_test_id("file-submit").click()
+    expect(a.locator('[data-testid=file-field-error][data-field="volumes[0].time_end"]')).to_be_visible()
+    with web.api("a_liaison") as alpha:
+        assert alpha.get("/v1/activities").json()["items"] == []
     a.get_by_test_id("file-end").fill(_utc(start + timedelta(hours=2)))
     a.get_by_test_id("file-check").click()
     row = a.get_by_test_id("file-conflict-row")
@@ -177,6 +183,8 @@ def test_a_conflict_filed_by_alpha_reaches_bravo_live_and_bravo_answers_in_arabi
     a.get_by_test_id("tab-queues").click()
     screenshot(a, "picture-en")
     web.guard.check()
+    for page in (a, b):  # their heartbeats would keep alpha and bravo UP in the next test
+        page.context.close()
 
 
 def test_a_silent_party_and_a_lost_connection_put_banners_on_the_page(web: Web) -> None:

@@ -231,12 +231,19 @@ export function mountFileForm(root, ctx) {
     } else if (!list.length) general = err;
   }
 
-  async function check() {
+  // The form's body when it passes the client-side checks (the form now busy), else null with the errors shown.
+  function validated() {
     const { body, errs } = build();
     errors = errs;
     general = errs.size ? t("work.err.fix") : null;
-    if (errs.size) { reveal = "field"; return render(); }
+    if (errs.size) { reveal = "field"; render(); return null; }
     busy = true; render();
+    return body;
+  }
+
+  async function check() {
+    const body = validated();
+    if (!body) return;
     try {
       const res = await api.post("/v1/activities/check", { ...body, state: "notified" }, { idempotent: false });
       checked = { conflicts: res.conflicts ?? [], stale: false };
@@ -262,11 +269,8 @@ export function mountFileForm(root, ctx) {
   }
 
   async function submit(state) {
-    const { body, errs } = build();
-    errors = errs;
-    general = errs.size ? t("work.err.fix") : null;
-    if (errs.size) { reveal = "field"; return render(); }
-    busy = true; render();
+    const body = validated();
+    if (!body) return;
     try {
       const res = await api.post("/v1/activities", { ...body, state, key: state === "notified" ? [...versions.values()] : [] });
       const notice = res.notice;
