@@ -188,6 +188,27 @@ def test_all_conflicts_of_nothing() -> None:
 # --- parties and owners -------------------------------------------------------------------
 
 
+def test_a_check_may_ask_for_exact_intersection_instead_of_the_minima() -> None:
+    """``check(minima=MinimaTable())`` (the F3548 DSS's "intersecting"): the engine's table
+    and zones' own minima are set aside for that call only."""
+    near = dataclasses.replace(sortie("b", "bravo"), volumes=(volume(disc(HERE[0] + 0.11), 1000, 2000, 0, 60),))
+    later = sortie("c", "bravo", start=60, end=120)  # starts as "a" ends: half-open, no contact
+    above = sortie("d", "bravo", lower=2000, upper=3000)  # touches "a"'s ceiling
+    ring = zone("z", "bravo", volume(disc(HERE[0] + 0.11), 0, 5000, 0, 60), minima=SeparationMinima(20_000, 0, 0))
+    engine = Engine(MinimaTable(SeparationMinima(10_000, 300, 600)))
+    for item in (near, later, above, ring):
+        engine.insert(item)
+    a = sortie("a", "alpha")
+    assert {c.b.owner_id for c in engine.check(a)} == {"b", "c", "d", "z"}
+    exact = engine.check(a, minima=MinimaTable())
+    assert {c.b.owner_id for c in exact} == {"d"}
+    assert all(c.minima == SeparationMinima() and c.vertical_overlap_m == 0 for c in exact)
+    # the same party counts when asked, and the engine's own minima are untouched afterwards
+    engine.insert(sortie("e", "alpha", lower=1500, upper=1600))
+    assert {c.b.owner_id for c in engine.check(a, include_same_party=True, minima=MinimaTable())} == {"d", "e"}
+    assert {c.b.owner_id for c in engine.check(a)} == {"b", "c", "d", "z"}
+
+
 def test_same_party_pairs_are_excluded_unless_asked() -> None:
     a, b, c = sortie("A", "alpha"), sortie("B", "alpha"), sortie("C", "bravo")
     assert keys(all_conflicts([a, b, c])) == {

@@ -335,6 +335,7 @@ def test_an_activity_whose_window_passed_goes_straight_to_completed(world: World
         "escalated": 0,
         "down": 0,
         "checkpointed": 0,
+        "dss_expired": 0,
     }
 
 

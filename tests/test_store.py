@@ -20,7 +20,16 @@ from conftest import T0, PgServer, World, volume
 from deconflict.service import AwarenessError, ItemInput, ManualClock, Service, open_service
 from deconflict.store import Store
 from deconflict.store.db import normalise_url
-from deconflict.store.schema import access_log, conflicts, item_versions, items, metadata, parties, users
+from deconflict.store.schema import (
+    access_log,
+    conflicts,
+    derived_dss_id,
+    item_versions,
+    items,
+    metadata,
+    parties,
+    users,
+)
 from deconflict.wire import volumes_from_json, volumes_to_json
 
 POSTGIS_TABLES = frozenset({"spatial_ref_sys"})  # created by CREATE EXTENSION postgis, not ours
@@ -93,14 +102,14 @@ def test_migrating_from_0001_to_head_keeps_the_data(store: Store, empty_url: str
     assert store.current_revision() == "0001"
     assert "access_log" not in table_names(store)
     assert "minima" not in column_names(store, "items")
-    with store.write() as conn:  # rows written by a 0001 deployment (no column of 0002 named)
+    with store.write() as conn:  # rows written by a 0001 deployment (no column of later ones named)
         conn.execute(
-            parties.insert().values(
+            _old(parties).values(
                 id="alpha", name="Alpha", role="member", shares_with_observers=True, language="en", created_at=T0
             )
         )
         conn.execute(
-            users.insert().values(
+            _old(users).values(
                 id="a_old",
                 party_id="alpha",
                 role="liaison",
@@ -113,10 +122,10 @@ def test_migrating_from_0001_to_head_keeps_the_data(store: Store, empty_url: str
                 created_at=T0,
             )
         )
-        conn.execute(items.insert().values(**OLD_ITEM))
+        conn.execute(_old(items).values(**OLD_ITEM))
 
     store.migrate()
-    assert store.current_revision() == Store.head_revision() == "0005"
+    assert store.current_revision() == Store.head_revision() == "0006"
     assert "access_log" in table_names(store)
     assert "minima" in column_names(store, "items")
     with store.read() as conn:
@@ -126,7 +135,9 @@ def test_migrating_from_0001_to_head_keeps_the_data(store: Store, empty_url: str
     assert {k: getattr(row, k) for k in OLD_ITEM} == OLD_ITEM
     assert row.minima is None
     assert (user.id, user.party_id, user.display_name, user.active) == ("a_old", "alpha", "Old hand", True)
-    assert (party.id, party.shares_with_observers) == ("alpha", True)
+    assert (party.id, party.shares_with_observers, party.protocol) == ("alpha", True, "native")
+    # 0006: the old item got its F3548 entity id (derived from its id) and numeric version
+    assert (row.dss_id, row.version_no, row.uss_base_url) == (derived_dss_id("act_old"), 1, None)
 
     # the new column and table are usable
     with store.write() as conn:
@@ -155,6 +166,12 @@ def test_migrating_from_0001_to_head_keeps_the_data(store: Store, empty_url: str
         assert [m["id"] for m in e.value.missing] == ["act_old"]
     finally:
         svc.store.dispose()
+
+
+def _old(table: sa.Table) -> sa.Insert:
+    """An insert into ``table`` that names only the columns given to ``values`` (a row as
+    an older schema wrote it: the current table's Python-side defaults are not applied)."""
+    return sa.table(table.name, *(sa.column(c.name, c.type) for c in table.columns)).insert()
 
 
 def test_migrating_twice_is_harmless(store: Store) -> None:

@@ -22,7 +22,15 @@ Passwords
 Scopes are what authorise a request.  :data:`ROLE_SCOPES` maps each user role to the
 scopes it grants; the service decides which scopes to put in a token (for instance the
 union of the user's roles' scopes, plus ``"admin"`` for administrators) and
-:meth:`TokenIssuer.issue` checks that every one of them is a known scope.
+:meth:`TokenIssuer.issue` checks that every one of them is a known scope
+(:data:`ALL_SCOPES`: the native API's :data:`SCOPES` and the ASTM F3548-21
+:data:`F3548_SCOPES`, which no role grants by itself).
+
+ASTM F3548-21 tokens
+    A DSS client's token comes from an external authority (a :class:`TrustedIssuer`
+    with ``party_from="sub"``): RS256, ``aud`` the DSS's host name, no party claim and
+    possibly no ``iat``.  Its :class:`Claims` carry ``party=None``; the service finds
+    the party from the issuer and the subject.
 """
 
 from __future__ import annotations
@@ -50,6 +58,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from .errors import AuthError, InvalidTimeWindowError, PasswordError, TokenError, ValidationError
 
 __all__ = [
+    "ALL_SCOPES",
+    "F3548_SCOPES",
+    "PARTY_SOURCES",
     "ROLE_SCOPES",
     "SCOPES",
     "AuthError",
@@ -83,7 +94,23 @@ SCOPES: Final[frozenset[str]] = frozenset(
         "admin",
     }
 )
-"""Every scope a token may carry.  ``"admin"`` is granted by no role: the service adds it explicitly."""
+"""The native API's scopes.  ``"admin"`` is granted by no role: the service adds it explicitly."""
+
+F3548_SCOPES: Final[frozenset[str]] = frozenset(
+    {
+        "utm.strategic_coordination",
+        "utm.constraint_management",
+        "utm.constraint_processing",
+        "utm.conformance_monitoring_sa",
+        "utm.availability_arbitration",
+    }
+)
+"""The five ASTM F3548-21 scopes (the ``/dss/v1`` interface).  No role grants them: a
+machine client (role ``"client"``) may be given them, and an F3548 authority's tokens
+carry them."""
+
+ALL_SCOPES: Final[frozenset[str]] = SCOPES | F3548_SCOPES
+"""Every scope a token may carry; verified claims keep these and drop any other."""
 
 _READ_SCOPES: Final = frozenset({"activities:read", "zones:read", "conflicts:read", "messages:read", "incidents:read"})
 _WRITE_SCOPES: Final = frozenset(
@@ -103,6 +130,8 @@ ROLE_SCOPES: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
 """The scopes each user role grants (read-only mapping).  ``"client"`` grants none by itself."""
 
 _KINDS: Final = ("user", "client")
+PARTY_SOURCES: Final = ("claim", "sub")
+"""Where a trusted issuer's tokens name their party: a claim, or (F3548) the subject."""
 _AUTH_FIELD: Final = "authorization"
 _LEEWAY_S: Final = 30.0
 _MAX_TTL: Final = timedelta(days=366)
@@ -134,14 +163,17 @@ class Claims:
     """What a verified token says about its bearer.
 
     ``subject`` is the user name or client name, ``party`` the party id the bearer acts
-    for, ``scopes`` the recognised scopes it grants (always a subset of :data:`SCOPES`),
-    ``token_id`` the ``jti`` (for an external token without one, a digest of the token),
-    ``issued_at``/``expires_at`` aware UTC datetimes and ``kind`` ``"user"`` or
-    ``"client"`` (external tokens are ``"user"``).
+    for (``None`` for an issuer whose ``party_from`` is ``"sub"``: the service resolves
+    it from ``issuer`` and ``subject``), ``scopes`` the recognised scopes it grants
+    (always a subset of :data:`ALL_SCOPES`), ``token_id`` the ``jti`` (for an external
+    token without one, a digest of the token), ``issued_at``/``expires_at`` aware UTC
+    datetimes (``issued_at`` is the time of verification for an external token without
+    ``iat``) and ``kind`` ``"user"`` or ``"client"`` (external tokens are ``"user"``,
+    except those of a ``party_from="sub"`` issuer, which are ``"client"``).
     """
 
     subject: str
-    party: str
+    party: str | None
     roles: frozenset[str]
     scopes: frozenset[str]
     issuer: str
@@ -324,7 +356,7 @@ class TokenIssuer:
         if unknown_roles:
             raise ValidationError("roles", f"unknown role(s): {', '.join(sorted(unknown_roles))}")
         scope_set = _str_set(scopes, "scopes")
-        unknown_scopes = scope_set - SCOPES
+        unknown_scopes = scope_set - ALL_SCOPES
         if unknown_scopes:
             raise ValidationError("scopes", f"unknown scope(s): {', '.join(sorted(unknown_scopes))}")
         if kind not in _KINDS:
@@ -370,8 +402,12 @@ class TrustedIssuer:
 
     Its tokens must be signed with ``public_key_pem`` using one of ``algorithms`` (only
     asymmetric algorithms may be configured, and only those that fit the key type are
-    used), carry ``aud == audience``, ``sub``, ``iat``, ``exp`` and the party id in the
-    claim named ``party_claim``.  Their scopes are the recognised ones (``∩ SCOPES``) in
+    used), carry an ``aud`` that is ``audience`` or one of ``audiences``, ``sub``,
+    ``exp`` and, when ``party_from`` is ``"claim"``, the party id in the claim named
+    ``party_claim`` (with ``"sub"`` no party claim is read: the service resolves the
+    party from the subject).  ``iat`` is optional; when ``max_ttl_s`` is set, a token
+    living longer than that (``exp - iat``, or ``exp - now`` without ``iat``, beyond a
+    30 s leeway) is refused.  Their scopes are the recognised ones (``∩ ALL_SCOPES``) in
     the ``scope`` (space-separated) and ``scp`` (string or list) claims, plus
     ``default_scopes``, which every verified token of this issuer is granted.
     """
@@ -382,11 +418,27 @@ class TrustedIssuer:
     algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
     party_claim: str = "party"
     default_scopes: frozenset[str] = field(default_factory=frozenset)
+    party_from: Literal["claim", "sub"] = "claim"
+    audiences: tuple[str, ...] = ()
+    max_ttl_s: float | None = None
 
     def __post_init__(self) -> None:
         _non_empty_str(self.issuer, "issuer")
         _non_empty_str(self.audience, "audience")
         _non_empty_str(self.party_claim, "party_claim")
+        if self.party_from not in PARTY_SOURCES:
+            raise ValidationError("party_from", f"must be one of {list(PARTY_SOURCES)}")
+        if isinstance(self.audiences, str | bytes) or not isinstance(self.audiences, Iterable):
+            raise ValidationError("audiences", "must be a collection of host names, not a single string")
+        audiences = tuple(self.audiences)
+        for i, aud in enumerate(audiences):
+            _non_empty_str(aud, f"audiences[{i}]")
+        object.__setattr__(self, "audiences", audiences)
+        if self.max_ttl_s is not None:
+            ttl = self.max_ttl_s
+            if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl) or ttl < 1:
+                raise ValidationError("max_ttl_s", "must be a number of seconds, at least 1")
+            object.__setattr__(self, "max_ttl_s", float(ttl))
         algorithms = tuple(self.algorithms) if not isinstance(self.algorithms, str) else (self.algorithms,)
         if not algorithms:
             raise ValidationError("algorithms", "must name at least one algorithm")
@@ -397,7 +449,7 @@ class TrustedIssuer:
             )
         object.__setattr__(self, "algorithms", algorithms)
         defaults = _str_set(self.default_scopes, "default_scopes")
-        unknown = defaults - SCOPES
+        unknown = defaults - ALL_SCOPES
         if unknown:
             raise ValidationError("default_scopes", f"unknown scope(s): {', '.join(sorted(unknown))}")
         object.__setattr__(self, "default_scopes", defaults)
@@ -405,7 +457,7 @@ class TrustedIssuer:
 
 @dataclass(frozen=True)
 class _IssuerKeys:
-    audience: str
+    audience: str | tuple[str, ...]
     algorithms: tuple[str, ...]
     trusted: TrustedIssuer | None
 
@@ -458,7 +510,8 @@ class TokenVerifier:
             algorithms = _algorithms_for_key(key, t.algorithms)
             if not algorithms:
                 raise ValidationError(f"{name}.algorithms", "none of the algorithms fits the key type")
-            self._trusted[t.issuer] = (_IssuerKeys(t.audience, algorithms, t), key)
+            accepted = (t.audience, *t.audiences) if t.audiences else t.audience
+            self._trusted[t.issuer] = (_IssuerKeys(accepted, algorithms, t), key)
 
     def verify(self, token: str, *, now: datetime) -> Claims:
         """Verify ``token`` as of ``now`` and return its claims.
@@ -518,7 +571,7 @@ class TokenVerifier:
                 token,
                 key=key,
                 algorithms=list(rules.algorithms),
-                audience=rules.audience,
+                audience=list(rules.audience) if isinstance(rules.audience, tuple) else rules.audience,
                 issuer=iss,
                 options={
                     # Time is checked against the caller's ``now`` in ``_claims``;
@@ -553,19 +606,26 @@ class TokenVerifier:
         self, token: str, payload: dict[str, Any], trusted: TrustedIssuer | None, iss: str, now_ts: float
     ) -> Claims:
         exp = _required_date(payload, "exp")
-        iat = _required_date(payload, "iat")
+        # F3548 lists iss, exp, sub, scope and jti (spec L85–L101): iat is optional for
+        # external issuers; this service's own tokens always carry it
+        iat = _required_date(payload, "iat") if trusted is None else _numeric_date(payload, "iat")
         nbf = _required_date(payload, "nbf") if trusted is None else _numeric_date(payload, "nbf")
-        if exp <= iat:
+        if iat is not None and exp <= iat:
             raise _token_error("malformed token: expires before it was issued")
         if now_ts >= exp + _LEEWAY_S:
             raise _token_error("token expired")
         if nbf is not None and now_ts < nbf - _LEEWAY_S:
             raise _token_error("token not yet valid")
-        if now_ts < iat - _LEEWAY_S:
+        if iat is not None and now_ts < iat - _LEEWAY_S:
             raise _token_error("token not yet valid: issued in the future")
+        if trusted is not None and trusted.max_ttl_s is not None:
+            lifetime = exp - (iat if iat is not None else now_ts)
+            if lifetime > trusted.max_ttl_s + _LEEWAY_S:
+                raise _token_error(f"token lives too long: this issuer's tokens may live {trusted.max_ttl_s:g} s")
         subject = _claim_str(payload, "sub")
 
         kind: Literal["user", "client"]
+        party: str | None
         if trusted is None:
             party = _claim_str(payload, "party")
             token_id = _claim_str(payload, "jti")
@@ -579,16 +639,17 @@ class TokenVerifier:
                 raise _token_error("missing claim scope")
             if not isinstance(scope_claim, str):
                 raise _token_error("malformed claim scope")
-            scopes = frozenset(scope_claim.split()) & SCOPES
+            scopes = frozenset(scope_claim.split()) & ALL_SCOPES
         else:
-            party = _claim_str(payload, trusted.party_claim)
+            by_sub = trusted.party_from == "sub"
+            party = None if by_sub else _claim_str(payload, trusted.party_claim)
             jti = payload.get("jti")
             if jti is not None and not isinstance(jti, str):
                 raise _token_error("malformed claim jti")
             token_id = jti or hashlib.sha256(token.encode("ascii")).hexdigest()[:32]
-            kind = "user"
+            kind = "client" if by_sub else "user"
             roles = _claim_str_list(payload, "roles", required=False)
-            scopes = (_external_scopes(payload) & SCOPES) | trusted.default_scopes
+            scopes = (_external_scopes(payload) & ALL_SCOPES) | trusted.default_scopes
 
         return Claims(
             subject=subject,
@@ -597,7 +658,7 @@ class TokenVerifier:
             scopes=scopes,
             issuer=iss,
             token_id=token_id,
-            issued_at=_to_datetime(iat, "iat"),
+            issued_at=_to_datetime(iat if iat is not None else now_ts, "iat"),
             expires_at=_to_datetime(exp, "exp"),
             kind=kind,
         )

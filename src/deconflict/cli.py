@@ -3,7 +3,8 @@
 ``deconflict demo``         serve a synthetic day with simulated liaison clients (commands/demo.py);
 ``deconflict engine-demo``  run the engine alone on a generated scenario and print the conflicts;
 ``deconflict conflicts``    detect every conflict in a plan file (JSON, see planfile.py);
-``deconflict validate``     check a plan file and report the first bad field.
+``deconflict validate``     check a plan file and report the first bad field;
+``deconflict uss``          ASTM F3548-21 DSS clients: token authorities, clients (commands/uss.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .commands import register
+from .commands import register, uss
 from .engine import Engine, all_conflicts
 from .errors import DeconflictError
 from .model import Activity, Conflict, Zone
@@ -163,3 +164,5 @@ def validate(plan: Annotated[Path, typer.Argument(exists=True, dir_okay=False, h
 
 # the service's commands (demo, serve, init, party, user, token, import, export, status …)
 register(app)
+# F3548 DSS clients: their token authority and parties (deconflict uss …)
+uss.register(app)

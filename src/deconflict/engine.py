@@ -534,18 +534,25 @@ class Engine:
             refs.update(VolumeRef(part.vols.owner[r], int(part.vols.index[r])) for r in local.tolist())
         return sorted(refs)
 
-    def check(self, item: Item, *, include_same_party: bool | None = None) -> list[Conflict]:
+    def check(
+        self, item: Item, *, include_same_party: bool | None = None, minima: MinimaTable | None = None
+    ) -> list[Conflict]:
         """Every conflict between ``item``'s volumes and the indexed ones.
 
         ``item`` is validated but not inserted; its own id is ignored in the index.
+        ``minima`` replaces the engine's table *and* zones' own minima for this check
+        only; it must not exceed them (rows' boxes were widened by those at insertion):
+        ``MinimaTable()`` asks for exact 4D intersection.
         """
         same = self.include_same_party if include_same_party is None else include_same_party
         codes: dict[SeparationMinima, int] = {}
         cand = _prepare_items([item], self.limits, self._party_codes, codes)
-        own = _Own.of(codes) if codes else _NO_OWN
+        table, own, own_b = self.minima, (_Own.of(codes) if codes else _NO_OWN), self._own
+        if minima is not None:
+            table, own, own_b = _Minima.of(minima), _NO_OWN, _NO_OWN
         # a zone with its own minima is judged by them against every row (or by the larger
         # minima of a row that has its own, whose box is widened by them at insertion)
-        widest = own.objects[0] if own.objects else self.minima.widest
+        widest = own.objects[0] if own.objects else table.widest
         lo, hi = _boxes(cand, widest.lateral_m, widest.time_s)
         rows = self._candidates(lo, hi, item.id)
         found: list[Conflict] = []
@@ -556,7 +563,7 @@ class Engine:
             # every candidate volume against every row found: the filters are vectorised
             a_rows = np.repeat(np.arange(len(cand), dtype=np.int64), len(local))
             b_rows = np.tile(local, len(cand))
-            found.extend(_conflicts(cand, a_rows, part.vols, b_rows, self.minima, same, own, self._own))
+            found.extend(_conflicts(cand, a_rows, part.vols, b_rows, table, same, own, own_b))
         return found
 
 

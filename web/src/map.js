@@ -50,7 +50,7 @@ import { el, clear, bdi } from "./dom.js";
 
 const ZONE_KINDS = ["base", "training_area", "protected_site", "restricted_area"];
 const ZONE_VAR = { base: "--zone-base", training_area: "--zone-training", protected_site: "--zone-protected", restricted_area: "--zone-restricted" };
-const LIVE = { activity: new Set(["draft", "notified", "active"]), zone: new Set(["active"]) };
+const LIVE = { activity: new Set(["draft", "notified", "active", "nonconforming", "contingent"]), zone: new Set(["active"]) };
 const LABEL_MAX_RES = 400; // m/px: labels from about zoom 8.6 in
 const BASEMAP_TOLERANCE_M = 1000; // projected metres
 const DETAIL_RES = 300; // m/px: wider outlines and the conflict hatch from about zoom 9 in

@@ -23,7 +23,7 @@ const STEPS = [15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080].map((m) => m *
 const LABEL_W = 110; // the party column, px
 const AXIS_H = 20;
 const BAR_BUDGET = 220; // px of lanes before lanes shrink / are capped
-const LIVE = new Set(["draft", "notified", "active"]);
+const LIVE = new Set(["draft", "notified", "active", "nonconforming", "contingent"]);
 
 export function mountTimeline(root, ctx) {
   const { bus, data, me, t, fmt } = ctx;

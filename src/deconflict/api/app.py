@@ -7,7 +7,8 @@ with another body is refused (422).  Lists are paginated with ``limit`` and an o
 ``cursor`` (``next_cursor`` of the previous page).  Errors are RFC 9457 problem
 documents (:mod:`.problems`).  The OpenAPI document is served at ``/openapi.json``,
 interactive docs at ``/docs``; the event stream is the WebSocket ``/v1/stream``
-(:mod:`.stream`).
+(:mod:`.stream`).  The ASTM F3548-21 DSS interface is a sub-application of its own at
+``/dss/v1`` (:mod:`.dss`; not in this OpenAPI document).
 """
 
 import asyncio
@@ -27,6 +28,7 @@ from ..service import Idempotency, Principal, Service
 from ..service.errors import Forbidden, NotAuthenticated
 from ..service.exchange import geojson_of, import_entries
 from . import hotline, incidents, ledger, liveness, problems, signing, stream, web
+from .dss import mount_dss
 from .limits import BodyLimit
 from .schemas import (
     ActivityIn,
@@ -349,6 +351,7 @@ def create_app(
 
     app.include_router(public)
     app.include_router(v1)
+    app.state.dss = mount_dss(app, service)
     stream.install(app, service)
     web.install(app, tile_url=tile_url)
     return app

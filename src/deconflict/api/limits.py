@@ -1,4 +1,8 @@
-"""Refuse request bodies over a size limit with a 413 problem, before they are parsed."""
+"""Refuse request bodies over a size limit with a 413 problem, before they are parsed.
+
+Under ``/dss/`` (the F3548 interface, :mod:`.dss`) the answer is the standard's
+``ErrorResponse`` ``{"message": …}`` as ``application/json`` instead of a problem document.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit"]
+__all__ = ["BodyLimit", "BodyTooLarge"]
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """Raised by the body stream once it passes the limit (the answer becomes a 413)."""
 
 
 class BodyLimit:
@@ -47,11 +51,11 @@ class BodyLimit:
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     exceeded = True
-                    raise _TooLarge
+                    raise BodyTooLarge
             return message
 
         async def guarded_send(message: Message) -> None:
-            # The app may catch _TooLarge itself (FastAPI turns any error while reading
+            # The app may catch BodyTooLarge itself (FastAPI turns any error while reading
             # the body into a 400): once the limit is passed, its answer is replaced by 413.
             nonlocal started, replaced
             if message["type"] == "http.response.start":
@@ -65,11 +69,14 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited, guarded_send)
-        except _TooLarge:
+        except BodyTooLarge:
             if not started:
                 await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
+        if str(scope.get("path", "")).startswith("/dss/"):
+            await self._send(send, {"message": f"body: larger than {self.max_bytes} bytes"}, b"application/json")
+            return
         body: dict[str, Any] = {
             "type": "https://deconflict.example/problems/payload-too-large",
             "title": "Payload too large",
@@ -79,13 +86,17 @@ class BodyLimit:
             "reason": f"larger than {self.max_bytes} bytes",
             "instance": scope.get("path", ""),
         }
+        await self._send(send, body, b"application/problem+json")
+
+    @staticmethod
+    async def _send(send: Send, body: dict[str, Any], content_type: bytes) -> None:
         data = json.dumps(body).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"application/problem+json"),
+                    (b"content-type", content_type),
                     (b"content-length", str(len(data)).encode()),
                 ],
             }

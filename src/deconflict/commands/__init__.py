@@ -242,13 +242,21 @@ def register(app: typer.Typer) -> None:
         role: Annotated[str, typer.Option(help=f"One of {', '.join(PARTY_ROLES)}.")] = "member",
         shares_with_observers: Annotated[bool, typer.Option(help="Observers may read this party's items.")] = False,
         language: Annotated[str, typer.Option(help="Default language: en, ar, tr, he.")] = "en",
+        protocol: Annotated[
+            str, typer.Option(help="native, or f3548 (an ASTM F3548 USS that speaks /dss/v1 only).")
+        ] = "native",
         db: Db = None,
     ) -> None:
         """Add a party (member, mediator or observer)."""
         try:
             with _service(db) as service:
                 doc = service.add_party(
-                    party_id, name, role, shares_with_observers=shares_with_observers, language=language
+                    party_id,
+                    name,
+                    role,
+                    shares_with_observers=shares_with_observers,
+                    language=language,
+                    protocol=protocol,
                 )
         except DeconflictError as e:
             raise _fail(e) from None
@@ -257,11 +265,11 @@ def register(app: typer.Typer) -> None:
     @party.command("list")
     def party_list(db: Db = None) -> None:
         """List the parties."""
-        table = Table("id", "name", "role", "shares with observers", "language")
+        table = Table("id", "name", "role", "shares with observers", "language", "protocol")
         with _service(db) as service:
             found = service.list_parties()
         for p in found:
-            table.add_row(p["id"], p["name"], p["role"], str(p["shares_with_observers"]), p["language"])
+            table.add_row(p["id"], p["name"], p["role"], str(p["shares_with_observers"]), p["language"], p["protocol"])
         console.print(table)
 
     @user.command("add")

@@ -13,6 +13,9 @@ admin stands beside them):
 * :mod:`.hotline`   threads and catalogue messages in each reader's language, their receipts;
 * :mod:`.liveness`  heartbeats; a silent party is DOWN for everyone, its activities at worst case;
 * :mod:`.incidents` incident reports, their timelines, comments, review and findings;
+* :mod:`.dss`       the ASTM F3548-21 DSS interface (``/dss/v1``) over the same items:
+  operational intent and constraint references, the key rule, USS availability, reports
+  (:mod:`.dss_subscriptions`: subscriptions and notification indices);
 * :mod:`.ledger`    the joint record: every write's changes as signed, hash-chained entries,
   checkpoints, proofs, export (:mod:`.replay` rebuilds the state from an export).
 
@@ -29,6 +32,7 @@ from .admin import AUDIENCE, PARTY_ROLES, USER_ROLES, AdminMixin
 from .bus import EventBus
 from .clock import Clock, ManualClock, SystemClock
 from .core import Idempotency, Principal
+from .dss import DssMixin
 from .errors import (
     AwarenessError,
     Forbidden,
@@ -71,7 +75,7 @@ __all__ = [
 ]
 
 
-class Service(LedgerMixin, AdminMixin, IncidentsMixin):
+class Service(LedgerMixin, AdminMixin, IncidentsMixin, DssMixin):
     """Every use case of the deconfliction mechanism."""
 
 

@@ -5,6 +5,11 @@ authentication every API request goes through: :meth:`AdminMixin.authenticate` t
 bearer token into a :class:`~deconflict.service.core.Principal`, checking the token
 *and* that its user still exists and is active — deactivating a user revokes their
 tokens at once.  A token's scopes are cut down to what the user's role allows.
+
+ASTM F3548-21 DSS clients (``/dss/v1``) carry tokens of an external authority that name
+no party: their issuer is trusted with ``party_from="sub"`` and each client (the token's
+``sub``) is bound to a party with :meth:`AdminMixin.add_uss_client` — or is simply
+called like the party it acts for.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..auth import (
+    ALL_SCOPES,
+    F3548_SCOPES,
+    PARTY_SOURCES,
     ROLE_SCOPES,
-    SCOPES,
     AuthError,
     SigningKey,
     TokenIssuer,
@@ -31,18 +38,21 @@ from ..auth import (
 from ..catalogue import load as load_catalogue
 from ..errors import ValidationError
 from ..policy import Policy
-from ..store.schema import parties, settings, signing_keys, trusted_issuers, users
+from ..store.schema import parties, settings, signing_keys, trusted_issuers, users, uss_clients
 from ..wire import rfc3339
 from .core import Body, Principal, Result, ServiceBase
 from .errors import NotAuthenticated, NotFound, StateConflict
 
-__all__ = ["AUDIENCE", "PARTY_ROLES", "USER_ROLES", "AdminMixin"]
+__all__ = ["AUDIENCE", "PARTY_ROLES", "PROTOCOLS", "USER_ROLES", "AdminMixin"]
 
 PARTY_ROLES = ("member", "mediator", "observer")
+PROTOCOLS = ("native", "f3548")  # how a party reaches the mechanism: the native API or /dss/v1
 USER_ROLES = ("liaison", "commander", "read_only", "client")
 AUDIENCE = "deconflict-api"
 LANGUAGES = load_catalogue().languages  # the languages the hotline catalogue is written in
 _VERIFIER_TTL_S = 5.0
+_DEFAULT_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+_SUB_CHARS = 200  # uss_clients.sub, trusted_issuers.issuer/audience
 
 
 def _ident(value: str, name: str) -> str:
@@ -114,10 +124,15 @@ class AdminMixin(ServiceBase):
         *,
         shares_with_observers: bool = False,
         language: str = "en",
+        protocol: str = "native",
     ) -> Body:
+        """Add a party.  ``protocol`` is ``"native"`` (the mechanism's own API) or
+        ``"f3548"`` (an ASTM F3548-21 USS, which reaches it through ``/dss/v1``)."""
         _ident(party_id, "party")
         if role not in PARTY_ROLES:
             raise ValidationError("role", f"must be one of {list(PARTY_ROLES)}")
+        if protocol not in PROTOCOLS:
+            raise ValidationError("protocol", f"must be one of {list(PROTOCOLS)}")
         if language not in LANGUAGES:
             raise ValidationError("language", f"must be one of {list(LANGUAGES)}")
         if not name or len(name) > 200:
@@ -135,6 +150,7 @@ class AdminMixin(ServiceBase):
                     role=role,
                     shares_with_observers=shares_with_observers,
                     language=language,
+                    protocol=protocol,
                     created_at=now,
                 ),
             )
@@ -144,6 +160,7 @@ class AdminMixin(ServiceBase):
                 "role": role,
                 "shares_with_observers": shares_with_observers,
                 "language": language,
+                "protocol": protocol,
             }
             self._emit(conn, "membership.party_added", ["*"], {"party": doc})
             return 201, doc
@@ -159,6 +176,7 @@ class AdminMixin(ServiceBase):
                     "role": p.role,
                     "shares_with_observers": p.shares_with_observers,
                     "language": p.language,
+                    "protocol": p.protocol,
                 }
                 for p in sorted(self._parties(conn).values(), key=lambda p: p.id)
             ]
@@ -180,8 +198,8 @@ class AdminMixin(ServiceBase):
             raise ValidationError("role", f"must be one of {list(USER_ROLES)}")
         if password is not None:
             check_password_policy(password)
-        if scopes is not None and not set(scopes) <= SCOPES:
-            raise ValidationError("scopes", f"unknown scope(s): {sorted(set(scopes) - SCOPES)}")
+        if scopes is not None and not set(scopes) <= ALL_SCOPES:
+            raise ValidationError("scopes", f"unknown scope(s): {sorted(set(scopes) - ALL_SCOPES)}")
         if role != "client" and scopes is not None:
             raise ValidationError("scopes", "only machine clients carry explicit scopes; people get their role's")
         if language is not None and language not in LANGUAGES:
@@ -311,10 +329,34 @@ class AdminMixin(ServiceBase):
         audience: str,
         public_pem: bytes,
         *,
-        algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA"),
+        algorithms: tuple[str, ...] = _DEFAULT_ALGORITHMS,
         party_claim: str = "party",
+        party_from: str = "claim",
+        audiences: tuple[str, ...] = (),
+        max_ttl_s: float | None = None,
     ) -> Body:
-        trusted = TrustedIssuer(issuer, audience, public_pem, algorithms, party_claim)  # validates
+        """Trust an external identity provider's tokens (replacing its earlier entry).
+
+        ``party_from="claim"``: the party is the token's ``party_claim``; ``"sub"`` (an
+        ASTM F3548-21 authority): the party is the one its ``sub`` is bound to
+        (:meth:`add_uss_client`), else the party whose id is the ``sub``.  ``audiences``
+        are further accepted ``aud`` values (F3548: the DSS's host names), ``max_ttl_s``
+        the longest lifetime accepted (none: no limit)."""
+        if party_from not in PARTY_SOURCES:
+            raise ValidationError("party_from", f"must be one of {list(PARTY_SOURCES)}")
+        for name, value in (("issuer", issuer), ("audience", audience)):
+            if isinstance(value, str) and len(value) > _SUB_CHARS:
+                raise ValidationError(name, f"must be at most {_SUB_CHARS} characters")
+        trusted = TrustedIssuer(  # validates
+            issuer,
+            audience,
+            public_pem,
+            algorithms,
+            party_claim,
+            party_from="sub" if party_from == "sub" else "claim",
+            audiences=audiences,
+            max_ttl_s=max_ttl_s,
+        )
         try:  # and what only a verifier checks (key size, key type, a clash with our own issuer): a bad
             # issuer stored here would make every later token verification fail
             TokenVerifier([], self.issuer, AUDIENCE, [trusted])
@@ -329,16 +371,64 @@ class AdminMixin(ServiceBase):
                     issuer=issuer,
                     audience=audience,
                     public_pem=public_pem.decode(),
-                    algorithms=list(algorithms),
+                    algorithms=list(trusted.algorithms),
                     party_claim=party_claim,
+                    party_from=trusted.party_from,
+                    audiences=list(trusted.audiences) or None,
+                    max_ttl_s=trusted.max_ttl_s,
                     created_at=self.clock.now(),
                 ),
             )
             self._emit(conn, "membership.issuer_trusted", ["*"], {"issuer": issuer})
-            return 201, {"issuer": issuer, "audience": audience, "algorithms": list(algorithms)}
+            return 201, _issuer_doc(trusted)
 
         self._verifier = None
         return self._write(run)[1]
+
+    def list_trusted_issuers(self) -> list[Body]:
+        """The trusted external issuers (their public keys left out), by ``issuer``."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(trusted_issuers).order_by(trusted_issuers.c.issuer)).all()
+        return [_issuer_doc(_trusted_issuer(t)) for t in rows]
+
+    def add_uss_client(self, sub: str, party_id: str, *, issuer: str) -> Body:
+        """Bind an F3548 client (the ``sub`` of ``issuer``'s tokens) to a member party; a
+        second call for the same ``(issuer, sub)`` moves it to ``party_id``."""
+        if not isinstance(sub, str) or not sub.strip() or len(sub) > _SUB_CHARS:
+            raise ValidationError("sub", f"must be 1–{_SUB_CHARS} characters")
+        if not isinstance(issuer, str) or not issuer.strip():
+            raise ValidationError("issuer", "must be a non-empty string")
+        _ident(party_id, "party")
+
+        def run(conn: Connection) -> Result:
+            t = conn.execute(sa.select(trusted_issuers).where(trusted_issuers.c.issuer == issuer)).first()
+            if t is None:
+                raise NotFound("issuer", f"{issuer!r} is not a trusted issuer: add it with `deconflict uss add-issuer`")
+            if t.party_from != "sub":
+                raise ValidationError("issuer", f"{issuer!r} names the party in its tokens' {t.party_claim!r} claim")
+            party = conn.execute(sa.select(parties).where(parties.c.id == party_id)).first()
+            if party is None:
+                raise NotFound("party", f"no party {party_id!r}")
+            if party.role != "member":
+                raise ValidationError("party", f"{party_id!r} is a {party.role}: only member parties act as USSs")
+            key = (uss_clients.c.issuer == issuer) & (uss_clients.c.sub == sub)
+            conn.execute(uss_clients.delete().where(key))
+            conn.execute(
+                uss_clients.insert(), dict(issuer=issuer, sub=sub, party_id=party_id, created_at=self.clock.now())
+            )
+            doc = {"issuer": issuer, "sub": sub, "party": party_id}
+            self._emit(conn, "membership.uss_client_added", ["*"], {"client": doc})
+            return 201, doc
+
+        return self._write(run)[1]
+
+    def list_uss_clients(self) -> list[Body]:
+        """The F3548 clients bound to parties, by issuer and ``sub``."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(uss_clients).order_by(uss_clients.c.issuer, uss_clients.c.sub)).all()
+        return [
+            {"issuer": c.issuer, "sub": c.sub, "party": c.party_id, "created_at": rfc3339(c.created_at)} for c in rows
+        ]
 
     def _token_verifier(self) -> TokenVerifier:
         cached = self._verifier
@@ -349,16 +439,18 @@ class AdminMixin(ServiceBase):
                 (k.kid, k.public_pem.encode())
                 for k in conn.execute(sa.select(signing_keys).where(signing_keys.c.retired_at.is_(None))).all()
             ]
-            trusted = [
-                TrustedIssuer(t.issuer, t.audience, t.public_pem.encode(), tuple(t.algorithms), t.party_claim)
-                for t in conn.execute(sa.select(trusted_issuers)).all()
-            ]
+            trusted = [_trusted_issuer(t) for t in conn.execute(sa.select(trusted_issuers)).all()]
         verifier = TokenVerifier(local, self.issuer, AUDIENCE, trusted)
         self._verifier = (time.monotonic(), verifier)
         return verifier
 
     def authenticate(self, token: str | None) -> Principal:
-        """The principal a bearer token stands for; raises :class:`NotAuthenticated`."""
+        """The principal a bearer token stands for; raises :class:`NotAuthenticated`.
+
+        An F3548 client's token (its issuer's ``party_from`` is ``"sub"``) stands for
+        ``Principal(sub, party, party role, "client", the token's F3548 scopes, party
+        language)``, the party being the one the ``sub`` is bound to, else the party called
+        ``sub``."""
         if not token:
             raise NotAuthenticated("authorization", "a bearer token is required (Authorization: Bearer …)")
         try:
@@ -366,6 +458,19 @@ class AdminMixin(ServiceBase):
         except AuthError as e:
             raise NotAuthenticated("authorization", e.reason) from None
         with self.store.read() as conn:
+            if claims.party is None:  # an F3548 client: its party from (issuer, sub)
+                bound = conn.execute(
+                    sa.select(uss_clients.c.party_id).where(
+                        (uss_clients.c.issuer == claims.issuer) & (uss_clients.c.sub == claims.subject)
+                    )
+                ).scalar_one_or_none()
+                party_id = bound if bound is not None else claims.subject
+                party = conn.execute(sa.select(parties).where(parties.c.id == party_id)).first()
+                if party is None:
+                    raise NotAuthenticated("authorization", f"the token's client {claims.subject!r} is not a USS here")
+                # an F3548 authority grants the F3548 scopes, never the native API's
+                scopes = claims.scopes & F3548_SCOPES
+                return Principal(claims.subject, party.id, party.role, "client", scopes, party.language)
             party = conn.execute(sa.select(parties).where(parties.c.id == claims.party)).first()
             if party is None:
                 raise NotAuthenticated("authorization", f"the token's party {claims.party!r} is not a party here")
@@ -414,3 +519,29 @@ class AdminMixin(ServiceBase):
             return 200, doc
 
         return self._write(run)[1]
+
+
+def _trusted_issuer(row: Any) -> TrustedIssuer:
+    """A ``trusted_issuers`` row as the verifier's :class:`TrustedIssuer`."""
+    return TrustedIssuer(
+        row.issuer,
+        row.audience,
+        row.public_pem.encode(),
+        tuple(row.algorithms),
+        row.party_claim,
+        party_from="sub" if row.party_from == "sub" else "claim",
+        audiences=tuple(row.audiences or ()),
+        max_ttl_s=row.max_ttl_s,
+    )
+
+
+def _issuer_doc(t: TrustedIssuer) -> Body:
+    return {
+        "issuer": t.issuer,
+        "audience": t.audience,
+        "audiences": list(t.audiences),
+        "algorithms": list(t.algorithms),
+        "party_claim": t.party_claim,
+        "party_from": t.party_from,
+        "max_ttl_s": t.max_ttl_s,
+    }

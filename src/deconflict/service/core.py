@@ -66,7 +66,7 @@ from .errors import Forbidden, IdempotencyMismatch, NotFound
 
 __all__ = ["Idempotency", "Principal", "ServiceBase", "new_id"]
 
-LIVE_ACTIVITY = frozenset({"notified", "active"})
+LIVE_ACTIVITY = frozenset({"notified", "active", "nonconforming", "contingent"})
 LIVE_ZONE = frozenset({"active"})
 Body = dict[str, Any]
 _STAGES = {
@@ -422,8 +422,12 @@ class ServiceBase:
         deadline: datetime | None,
         level: int = 0,
     ) -> None:
-        """One receipt per recipient party for a notice or conflict, due at ``deadline``."""
+        """One receipt per recipient party for a notice or conflict, due at ``deadline``.
+
+        An F3548 USS (``protocol='f3548'``) has no acknowledgement in its protocol: its
+        receipts carry no deadline, so they are recorded but never escalated."""
         now = self.clock.now()
+        known = self._parties(conn) if deadline is not None else {}
         rows = [
             {
                 "subject_type": subject[0],
@@ -431,7 +435,7 @@ class ServiceBase:
                 "party_id": pid,
                 "precedence": precedence,
                 "created_at": now,
-                "deadline": deadline,
+                "deadline": None if pid in known and known[pid].protocol == "f3548" else deadline,
                 "level": level,
             }
             for pid in sorted(set(parties))

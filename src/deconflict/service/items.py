@@ -30,13 +30,14 @@ from ..model import (
     Activity,
     ActivityKind,
     Conflict,
+    MinimaTable,
     SeparationMinima,
     Volume4D,
     Zone,
     ZoneKind,
 )
 from ..policy import Precedence
-from ..store.schema import item_versions, items, notices, receipts
+from ..store.schema import derived_dss_id, item_versions, items, notices, receipts
 from ..wire import rfc3339, rfc3339_or_none, volumes_from_json, volumes_to_json
 from .core import (
     KEEP,
@@ -55,14 +56,16 @@ from .errors import AwarenessError, Forbidden, LateNoticeRefused, NotFound, Stat
 
 __all__ = ["ItemInput", "ItemsMixin"]
 
-ACTIVITY_STATES = ("draft", "notified", "active", "completed", "cancelled")
+# nonconforming and contingent are F3548's (reached through /dss/v1 only); both are live
+ACTIVITY_STATES = ("draft", "notified", "active", "nonconforming", "contingent", "completed", "cancelled")
 ZONE_STATES = ("active", "withdrawn", "expired")
 ZONE_SUBTYPES = ("hospital", "school", "aid_warehouse", "shelter", "place_of_worship", "cultural_site", "other")
+ZERO_MINIMA = MinimaTable()  # exact intersection: F3548 knows no separation minima
 _TRANSITIONS = {
     "notify": ({"draft"}, "notified"),
     "activate": ({"notified"}, "active"),
-    "complete": ({"notified", "active"}, "completed"),
-    "cancel": ({"draft", "notified", "active"}, "cancelled"),
+    "complete": ({"notified", "active", "nonconforming", "contingent"}, "completed"),
+    "cancel": ({"draft", "notified", "active", "nonconforming", "contingent"}, "cancelled"),
     "withdraw": ({"active"}, "withdrawn"),
 }
 
@@ -128,6 +131,8 @@ class ItemsMixin(ServiceBase):
             "late_by_s": row.late_by_s,
             "created_at": rfc3339(row.created_at),
             "updated_at": rfc3339(row.updated_at),
+            "dss_id": row.dss_id,  # its entity id on /dss/v1 (ASTM F3548)
+            "uss_base_url": row.uss_base_url,  # set when an F3548 USS manages it
         }
         if row.item_type == "zone":
             doc["minima"] = row.minima
@@ -230,6 +235,20 @@ class ItemsMixin(ServiceBase):
         """Conflicts with other parties' live items, grouped by the other item's id."""
         try:
             found = self.engine.check(model)
+        except DeconflictError as e:
+            raise reraise_as("", e) from None
+        grouped: dict[str, list[Conflict]] = {}
+        for c in found:
+            other = c.b.owner_id if c.a.owner_id == model.id else c.a.owner_id
+            grouped.setdefault(other, []).append(c)
+        return grouped
+
+    def _intersecting(self, model: Activity | Zone) -> dict[str, list[Conflict]]:
+        """Every live item whose volumes intersect ``model``'s exactly in 4D — the same
+        party's included, no separation minima (F3548's "intersecting" entities), grouped
+        by the other item's id.  A DOWN party's activities count at their envelope."""
+        try:
+            found = self.engine.check(model, include_same_party=True, minima=ZERO_MINIMA)
         except DeconflictError as e:
             raise reraise_as("", e) from None
         grouped: dict[str, list[Conflict]] = {}
@@ -530,9 +549,12 @@ class ItemsMixin(ServiceBase):
         old: Row[Any] | None = None,
         key: Sequence[str] = (),
         model: Activity | Zone | None = None,
+        dss: Mapping[str, Any] | None = None,
     ) -> Row[Any]:
         """Insert or update the item; ``model`` (the checked engine item) lets the index
-        take the change straight after commit."""
+        take the change straight after commit.  ``dss``: F3548 columns (``dss_id`` on
+        insert, ``uss_base_url``, ``dss_subscription_id``) written by the DSS interface;
+        a native insert gets the id derived from its own (:func:`derived_dss_id`)."""
         lo_lon, hi_lon, lo_lat, hi_lat = bounding_box(data.volumes)
         values: dict[str, Any] = {
             "kind": data.kind,
@@ -559,6 +581,13 @@ class ItemsMixin(ServiceBase):
             values["late_by_s"] = verdict.late_by_s
         if state != "draft" and (old is None or old.notified_at is None):
             values["notified_at"] = now
+        values["version_no"] = 1 if old is None else old.version_no + 1
+        extra = dict(dss or {})
+        if old is None:
+            extra.setdefault("dss_id", derived_dss_id(item_id))
+        elif "dss_id" in extra and extra["dss_id"] != old.dss_id:
+            raise ValueError("an item's dss_id never changes")
+        values.update(extra)
         if old is None:
             values.update(
                 id=item_id,
@@ -572,7 +601,9 @@ class ItemsMixin(ServiceBase):
             conn.execute(items.update().where(items.c.id == item_id).values(**values))
         if model is not None:
             self._stage(item_id, values["rev"], model if is_live(item_type, state) else None)
-        return self._record_version(conn, principal, item_id, now, key)
+        row = self._record_version(conn, principal, item_id, now, key)
+        self._entity_changed(conn, old, row)
+        return row
 
     def _set_state(
         self,
@@ -589,6 +620,7 @@ class ItemsMixin(ServiceBase):
         values: dict[str, Any] = {"state": state, "rev": self._next_rev(conn), "updated_at": now}
         if new_version_too:
             values["version"] = new_version()
+            values["version_no"] = old.version_no + 1
         if state == "notified" and old.notified_at is None:
             values["notified_at"] = now
         if verdict is not None:
@@ -598,7 +630,15 @@ class ItemsMixin(ServiceBase):
             self._stage(old.id, values["rev"], None)
         elif is_live(old.item_type, old.state):
             self._stage(old.id, values["rev"], KEEP)
-        return self._record_version(conn, principal, old.id, now, key, () if new_version_too else (old.version,))
+        row = self._record_version(conn, principal, old.id, now, key, () if new_version_too else (old.version,))
+        self._entity_changed(conn, old, row)
+        return row
+
+    def _entity_changed(self, conn: Connection, old: Row[Any] | None, new: Row[Any]) -> None:
+        """Called inside the write after every stored change of an item (``old``: the row
+        before, ``None`` for a new one), native or F3548.  A hook: the DSS interface counts
+        the change in the notification index of every subscription it intersects
+        (:mod:`.dss_subscriptions`)."""
 
     def _record_version(
         self,

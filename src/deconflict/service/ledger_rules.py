@@ -20,8 +20,9 @@ table                                                  audience
 ``incidents``, ``incident_links``, ``incident_notes``  as incidents are seen: members, mediators, the reporter,
                                                        observers when the reporter shares
 ``access_log``                                         the party that read, and the mediators
+``dss_subscriptions``, ``dss_reports``                 the USS that owns or sent it, and the mediators
 everything else (parties, users, settings, liveness,   everyone (``["*"]``)
-keys, trusted issuers)
+keys, trusted issuers, USS clients, USS availability)
 =====================================================  ==========================================================
 
 A sensitive value (:data:`~deconflict.service.ledger_capture.SENSITIVE`) goes to its
@@ -46,7 +47,19 @@ __all__ = ["Audiences"]
 
 EVERYONE = ["*"]
 _PARENTS = frozenset({"items", "conflicts", "incidents", "notices", "messages"})
-_PUBLIC = frozenset({"parties", "users", "settings", "liveness", "ledger_keys", "signing_keys", "trusted_issuers"})
+_PUBLIC = frozenset(
+    {
+        "parties",
+        "users",
+        "settings",
+        "liveness",
+        "ledger_keys",
+        "signing_keys",
+        "trusted_issuers",
+        "uss_clients",
+        "uss_availability",
+    }
+)
 
 
 class Audiences:
@@ -180,6 +193,8 @@ _RULES = {
     "incident_links": "_of_incident",
     "incident_notes": "_of_incident",
     "access_log": "_access",
+    "dss_subscriptions": "_access",
+    "dss_reports": "_access",
 }
 _MISSING = sorted(set(LEDGERED) - _PUBLIC - set(_RULES))
 if _MISSING:  # a new table must say who may see its rows before it can be recorded

@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection, Row
 from ..model import Activity
 from ..store.schema import items, liveness, parties
 from ..wire import rfc3339, rfc3339_or_none
-from .core import Body, Principal, Result, envelope, to_model
+from .core import LIVE_ACTIVITY, Body, Principal, Result, envelope, to_model
 from .hotline import HotlineMixin
 
 __all__ = ["LivenessMixin"]
@@ -120,7 +120,13 @@ class LivenessMixin(HotlineMixin):
             silent = conn.execute(
                 sa.select(liveness)
                 .join(parties, parties.c.id == liveness.c.party_id)
-                .where(liveness.c.state == "up", liveness.c.last_seen_at <= cutoff, parties.c.role.in_(_MONITORED))
+                .where(
+                    liveness.c.state == "up",
+                    liveness.c.last_seen_at <= cutoff,
+                    parties.c.role.in_(_MONITORED),
+                    # an F3548 USS's availability is arbitrated (/dss/v1/uss_availability), not timed
+                    parties.c.protocol != "f3548",
+                )
                 .order_by(liveness.c.party_id)
             ).all()
             for row in silent:
@@ -189,7 +195,7 @@ class LivenessMixin(HotlineMixin):
         self._down = current | {party} if down else current - {party}
         rows = conn.execute(
             sa.select(items).where(
-                items.c.party_id == party, items.c.item_type == "activity", items.c.state.in_(["notified", "active"])
+                items.c.party_id == party, items.c.item_type == "activity", items.c.state.in_(sorted(LIVE_ACTIVITY))
             )
         ).all()
         for row in rows:

@@ -29,7 +29,7 @@ from ..policy import ESCALATION_LADDER, Precedence
 from ..store.schema import conflicts, items, notices, receipts, users
 from ..wire import rfc3339, rfc3339_or_none
 from .conflicts import ConflictsMixin
-from .core import Body, Idempotency, Principal, Result
+from .core import LIVE_ACTIVITY, Body, Idempotency, Principal, Result
 from .errors import Forbidden, NotFound
 
 __all__ = ["ReceiptsMixin"]
@@ -237,8 +237,13 @@ class ReceiptsMixin(ConflictsMixin):
             due = conn.execute(
                 sa.select(items).where(
                     sa.or_(
-                        sa.and_(items.c.state.in_(["notified", "active"]), items.c.time_end <= now),
-                        sa.and_(items.c.state == "notified", items.c.time_start <= now),
+                        sa.and_(
+                            items.c.item_type == "activity",
+                            items.c.state.in_(sorted(LIVE_ACTIVITY)),
+                            items.c.time_end <= now,
+                        ),
+                        # an F3548 intent (it has a USS base URL) is activated by its USS
+                        sa.and_(items.c.state == "notified", items.c.time_start <= now, items.c.uss_base_url.is_(None)),
                         sa.and_(items.c.item_type == "zone", items.c.state == "active", items.c.time_end <= now),
                     )
                 )

@@ -43,6 +43,8 @@ Table by table:
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,6 +69,9 @@ __all__ = [
     "access_log",
     "conflict_notes",
     "conflicts",
+    "derived_dss_id",
+    "dss_reports",
+    "dss_subscriptions",
     "events",
     "idempotency",
     "incident_links",
@@ -89,6 +94,8 @@ __all__ = [
     "tree_heads",
     "trusted_issuers",
     "users",
+    "uss_availability",
+    "uss_clients",
 ]
 
 metadata = MetaData(
@@ -101,6 +108,15 @@ metadata = MetaData(
 )
 
 ID = 64
+
+
+def derived_dss_id(item_id: str) -> str:
+    """The F3548 entity id of a native item: a UUIDv4-shaped digest of its id (the
+    version nibble 4, the variant 10xx), so that every item is addressable on /dss/v1."""
+    h = bytearray(hashlib.sha256(item_id.encode()).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x40
+    h[8] = (h[8] & 0x3F) | 0x80
+    return str(uuid.UUID(bytes=bytes(h)))
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -141,6 +157,9 @@ parties = Table(
     Column("role", String(16), nullable=False),  # member | mediator | observer
     Column("shares_with_observers", Boolean, nullable=False, default=False),
     Column("language", String(8), nullable=False, default="en"),
+    # native | f3548: an F3548 USS reaches the mechanism through /dss/v1 only; it never
+    # acknowledges (its receipts carry no deadline) and its liveness is arbitrated
+    Column("protocol", String(8), nullable=False, default="native", server_default="native"),
     Column("created_at", TS, nullable=False),
 )
 
@@ -177,6 +196,20 @@ trusted_issuers = Table(
     Column("public_pem", Text, nullable=False),
     Column("algorithms", JSON, nullable=False),
     Column("party_claim", String(64), nullable=False),
+    # claim: the party is the token's ``party_claim``; sub: looked up in uss_clients by
+    # (issuer, sub), else the party whose id is the sub (F3548 tokens carry no party)
+    Column("party_from", String(8), nullable=False, default="claim", server_default="claim"),
+    Column("audiences", JSON, nullable=True),  # further accepted audiences (host names)
+    Column("max_ttl_s", Float, nullable=True),  # refuse tokens living longer (exp - iat)
+    Column("created_at", TS, nullable=False),
+)
+
+uss_clients = Table(
+    "uss_clients",
+    metadata,
+    Column("issuer", String(200), primary_key=True),
+    Column("sub", String(200), primary_key=True),
+    Column("party_id", String(ID), ForeignKey("parties.id"), nullable=False),
     Column("created_at", TS, nullable=False),
 )
 
@@ -209,7 +242,16 @@ items = Table(
     Column("created_by", String(ID), nullable=False),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    # ASTM F3548: the entity's UUID (client-chosen for DSS writes, derived from the id for
+    # native items), its numeric version (+1 with every new ``version``, i.e. OVN), the
+    # manager's base URL and the subscription the intent is bound to
+    Column("dss_id", String(36), nullable=False),
+    Column("version_no", Integer, nullable=False, default=1, server_default="1"),
+    Column("uss_base_url", String(2048), nullable=True),
+    Column("dss_subscription_id", String(36), nullable=True),
     Index("ix_items_rev", "rev"),
+    Index("ix_items_dss_id", "dss_id", unique=True),
+    Index("ix_items_dss_subscription", "dss_subscription_id"),
     Index("ix_items_party_state", "party_id", "state"),
     Index("ix_items_time", "time_start", "time_end"),
     Index("ix_items_state_start", "state", "time_start"),
@@ -394,6 +436,52 @@ messages = Table(
     Index("ix_messages_thread", "thread_id", "id"),
     Index("ix_messages_reply", "in_reply_to"),
     Index("ix_messages_link", "link_type", "link_id"),
+)
+
+dss_subscriptions = Table(
+    "dss_subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),  # the client's UUIDv4
+    Column("party_id", String(ID), ForeignKey("parties.id"), nullable=False),  # the manager
+    Column("created_by", String(ID), nullable=False),
+    Column("version", String(32), nullable=False),  # changes with the client's changes only
+    Column("notification_index", Integer, nullable=False, default=0),
+    Column("uss_base_url", String(2048), nullable=False),
+    Column("notify_for_operational_intents", Boolean, nullable=False),
+    Column("notify_for_constraints", Boolean, nullable=False),
+    Column("implicit", Boolean, nullable=False),
+    Column("volume", JSON, nullable=False),  # one Volume4D, wire JSON as items.volumes
+    Column("time_start", TS, nullable=False),
+    Column("time_end", TS, nullable=False),
+    Column("lon_min", Float, nullable=False),
+    Column("lon_max", Float, nullable=False),
+    Column("lat_min", Float, nullable=False),
+    Column("lat_max", Float, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_dss_subscriptions_party", "party_id"),
+    Index("ix_dss_subscriptions_time", "time_start", "time_end"),
+)
+
+uss_availability = Table(
+    "uss_availability",
+    metadata,
+    Column("uss_id", String(200), primary_key=True),
+    Column("availability", String(8), nullable=False),  # Unknown | Normal | Down
+    Column("version", String(32), nullable=False),
+    Column("party_id", String(ID), ForeignKey("parties.id"), nullable=True),  # when uss_id is a party's
+    Column("updated_at", TS, nullable=False),
+    Column("updated_by", String(ID), nullable=False),
+)
+
+dss_reports = Table(
+    "dss_reports",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("party_id", String(ID), ForeignKey("parties.id"), nullable=False),
+    Column("reported_by", String(ID), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("report", JSON, nullable=False),  # the ErrorReport, Authorization headers redacted
 )
 
 liveness = Table(
