@@ -6,6 +6,8 @@ each route:
 
 * no token, a malformed token, an expired one, a forged one (right key id, wrong key),
   a tampered one, and the token of a deactivated user all get 401 (4401 on the stream);
+* an F3548 DSS client's token (valid, bound to a member party) gets 403 (4403 on the
+  stream): such a client uses ``/dss/v1`` only;
 * its own checks: another party never reads private fields (notes) or drafts (404),
   never changes another party's objects (403), never acts on a conflict it is not party
   to (403); read-only users and observers never write (403); observers see only the
@@ -36,6 +38,8 @@ from deconflict.auth import SigningKey, TokenIssuer
 from deconflict.ledger import generate_key, verify_export
 from deconflict.service import AUDIENCE
 from deconflict.wire import rfc3339
+from dss_helpers import AUDIENCE as DSS_AUDIENCE
+from dss_helpers import ISSUER, Authority
 
 SECRETS = {
     "alpha": ("alpha-private-notes", "alpha-draft-title", "alpha-zone-notes"),
@@ -67,6 +71,7 @@ class Env:
     notice_a: str = ""  # a's notice (to bravo and charlie)
     notice_b: str = ""  # b's notice (to alpha and charlie)
     bad_tokens: dict[str, str] = field(default_factory=dict)
+    uss_authority: Authority | None = None  # mints F3548 tokens of charlie's DSS client
 
     def call(self, user: str, method: str, path: str, body: Any = None, **kw: Any) -> Any:
         """A request as ``user``, checked for leaks of other parties' private data."""
@@ -139,6 +144,11 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             "tampered": _tampered(valid),
         }
         svc.deactivate_user("a_gone")
+        e.uss_authority = Authority(api.clock, issuer=ISSUER)
+        svc.add_trusted_issuer(
+            ISSUER, DSS_AUDIENCE, e.uss_authority.public_pem, algorithms=("RS256",), party_from="sub"
+        )
+        svc.add_uss_client("charlie-uss", "charlie", issuer=ISSUER)
         api.clock.set(T0 - timedelta(days=2))
         e.bad_tokens["expired"] = svc.issue_token("a_liaison", ttl=timedelta(hours=1))["access_token"]
         api.clock.set(T0)
@@ -917,6 +927,23 @@ def _unauthenticated(e: Env, method: str, path: str, body: Any) -> None:
         assert r.json()["field"] == "authorization"
 
 
+def _f3548_client(e: Env, method: str, path: str, body: Any) -> None:
+    """An F3548 DSS client's valid token gets 403 naming the authorization (the stream:
+    close code 4403): it may use only ``/dss/v1``."""
+    assert e.uss_authority is not None
+    token = e.uss_authority.mint("charlie-uss")
+    assert e.api.service.authenticate(token).protocol == "f3548"  # authentic, just not for /v1
+    if method == "WS":
+        assert ws_refusal(e.api.client, f"{path}?access_token={token}") == 4403
+        assert ws_refusal(e.api.client, path, {"Authorization": f"Bearer {token}"}) == 4403
+        return
+    r = e.api.client.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["field"] == "authorization"
+    assert "only the F3548 DSS interface (/dss/v1)" in r.json()["reason"]
+
+
 @pytest.mark.parametrize("route", sorted(ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
 def test_route_authorisation(env: Env, route: tuple[str, str]) -> None:
     case = ROUTES[route]
@@ -925,6 +952,7 @@ def test_route_authorisation(env: Env, route: tuple[str, str]) -> None:
     before = env.api.counts()
     if not case.public:
         _unauthenticated(env, method, path, body)
+        _f3548_client(env, method, path, body)
     case.check(env)
     after = env.api.counts()
     # refused requests store nothing (reads only update receipts and log access); the

@@ -37,7 +37,16 @@ from deconflict.auth import (
     TrustedIssuer,
 )
 from deconflict.errors import DeconflictError, ValidationError
-from deconflict.service import ManualClock, NotAuthenticated, NotFound, Principal, Service, dss_types, open_service
+from deconflict.service import (
+    Forbidden,
+    ManualClock,
+    NotAuthenticated,
+    NotFound,
+    Principal,
+    Service,
+    dss_types,
+    open_service,
+)
 from deconflict.store import Store
 from deconflict.store.schema import UTCDateTime, events, parties, trusted_issuers, uss_clients
 
@@ -159,7 +168,7 @@ def test_a_client_bound_to_a_party_acts_for_it_with_its_f3548_scopes(dss: Servic
     # unknown and native scopes are dropped: an F3548 authority grants F3548 scopes only
     token = mint(scope=f"{SC} {CP} bogus.scope activities:write admin")
     who = dss.authenticate(token)
-    assert who == Principal("uss-7f3a", "alpha", "member", "client", frozenset({SC, CP}), "en")
+    assert who == Principal("uss-7f3a", "alpha", "member", "client", frozenset({SC, CP}), "en", "f3548")
     # any of the configured audiences; a list holding one of them too
     assert dss.authenticate(mint(aud="localhost")).party_id == "alpha"
     assert dss.authenticate(mint(aud=["other.example", HOST])).party_id == "alpha"
@@ -167,16 +176,41 @@ def test_a_client_bound_to_a_party_acts_for_it_with_its_f3548_scopes(dss: Servic
     assert dss.authenticate(mint(iat=None, jti=None)).party_id == "alpha"
 
 
-def test_a_client_called_like_its_party_needs_no_binding_and_a_binding_wins(dss: Service) -> None:
-    who = dss.authenticate(mint(sub="bravo", scope=SC))
-    assert who == Principal("bravo", "bravo", "member", "client", frozenset({SC}), "ar")
-    assert dss.authenticate(mint(sub="unmed")).party_role == "mediator"
+def test_only_a_binding_of_its_issuer_and_sub_makes_a_client_act_for_a_party(dss: Service) -> None:
+    # a sub that names a party stands for nothing without a binding
+    refused(dss, mint(sub="bravo", scope=SC), f"the token's client 'bravo' of issuer {AUTH!r} is not bound to a USS")
+    refused(dss, mint(sub="unmed"), "the token's client 'unmed'")
     dss.add_uss_client("bravo", "alpha", issuer=AUTH)
     assert dss.authenticate(mint(sub="bravo")).party_id == "alpha"
     # binding again moves the client; one row per (issuer, sub)
     dss.add_uss_client("bravo", "bravo", issuer=AUTH)
-    assert dss.authenticate(mint(sub="bravo")).party_id == "bravo"
+    who = dss.authenticate(mint(sub="bravo", scope=SC))
+    assert who == Principal("bravo", "bravo", "member", "client", frozenset({SC}), "ar", "f3548")
     assert [c["party"] for c in dss.list_uss_clients() if c["sub"] == "bravo"] == ["bravo"]
+
+
+def test_a_binding_under_one_issuer_does_not_admit_another_issuers_same_sub(dss: Service) -> None:
+    other = "https://other-auth.example"
+    dss.add_trusted_issuer(other, HOST, PEM, algorithms=("RS256",), party_from="sub")
+    dss.add_uss_client("uss-7f3a", "alpha", issuer=AUTH)
+    assert dss.authenticate(mint()).party_id == "alpha"
+    refused(dss, mint(iss=other), f"the token's client 'uss-7f3a' of issuer {other!r} is not bound to a USS")
+    dss.add_uss_client("uss-7f3a", "bravo", issuer=other)  # each issuer's client is its own
+    assert dss.authenticate(mint(iss=other)).party_id == "bravo"
+    assert dss.authenticate(mint()).party_id == "alpha"
+
+
+def test_the_native_api_refuses_an_f3548_clients_principal(dss: Service) -> None:
+    dss.add_uss_client("uss-7f3a", "alpha", issuer=AUTH)
+    token = mint()
+    assert dss.authenticate(token).protocol == "f3548"
+    with pytest.raises(Forbidden) as caught:
+        dss.authenticate_native(token)
+    assert caught.value.field == "authorization"
+    assert "only the F3548 DSS interface (/dss/v1)" in caught.value.reason
+    dss.add_user("bravo-liaison", "bravo", "liaison")
+    local = dss.issue_token("bravo-liaison")["access_token"]
+    assert dss.authenticate_native(local).protocol == "native"
 
 
 # --- refused --------------------------------------------------------------------------------
@@ -185,7 +219,7 @@ def test_a_client_called_like_its_party_needs_no_binding_and_a_binding_wins(dss:
 @pytest.mark.parametrize(
     ("token", "reason"),
     [
-        (lambda: mint(sub="nobody"), "the token's client 'nobody' is not a USS here"),
+        (lambda: mint(sub="nobody"), f"the token's client 'nobody' of issuer {AUTH!r} is not bound to a USS here"),
         (lambda: mint(aud="deconflict-api"), "wrong audience"),
         (lambda: mint(aud=None), "missing claim aud"),
         (
@@ -358,6 +392,8 @@ def test_protocol_and_issuer_settings_round_trip_through_the_tables(dss: Service
     other = open_service(db_url, clock=ManualClock(T0), initialise=False)
     try:
         token = mint(iss="https://uss-auth.example", sub="bravo", aud="testserver")
+        refused(other, token, "not bound to a USS")
+        dss.add_uss_client("bravo", "bravo", issuer="https://uss-auth.example")
         assert other.authenticate(token).party_id == "bravo"
         refused(other, mint(iss="https://uss-auth.example", sub="bravo", exp=int(T0.timestamp()) + 7200), "too long")
     finally:

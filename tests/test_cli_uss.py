@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
 from deconflict.cli import app
-from deconflict.service import Service, open_service
+from deconflict.service import NotAuthenticated, Service, open_service
 from deconflict.store.schema import trusted_issuers, uss_clients
 
 AUTH = "https://auth.example.com"
@@ -119,7 +119,9 @@ def test_add_issuer_and_client_then_their_tokens_authenticate(db: str, svc: Serv
     who = svc.authenticate(token("uss-7f3a"))
     assert (who.user_id, who.party_id, who.role, who.scopes) == ("uss-7f3a", "alpha", "client", frozenset({SC}))
     assert svc.authenticate(token("uss-7f3a", aud="localhost")).party_id == "alpha"
-    assert svc.authenticate(token("alpha")).party_id == "alpha"  # called like its party: no binding needed
+    with pytest.raises(NotAuthenticated) as caught:
+        svc.authenticate(token("alpha"))  # called like its party: still no binding, no party
+    assert f"client 'alpha' of issuer {AUTH!r} is not bound to a USS" in caught.value.reason
 
     svc.add_party("gamma", "Gamma", protocol="f3548")
     listed: dict[str, Any] = json.loads(ok(db, "uss", "list", "--json").stdout)

@@ -568,3 +568,80 @@ def test_after_a_session_the_record_verifies_and_keeps_each_partys_secrets(w: Ds
     uss2 = w.service.authenticate(w.token("uss2"))
     assert any(hidden in line for line in w.service.ledger_lines(uss1))
     assert not any(hidden in line for line in w.service.ledger_lines(uss2))
+
+
+# --- F3548 clients: through their (issuer, sub) binding only, and on /dss/v1 only -----------
+
+
+def test_a_client_whose_sub_names_a_party_but_has_no_binding_is_not_authenticated(w: DssWorld) -> None:
+    # "blue" is the native party's id; the authority's client called "blue" is bound to nothing
+    before = w.counts()
+    for method, path, body in (
+        ("POST", f"{OIR}/query", {"area_of_interest": extent()}),
+        ("PUT", f"{OIR}/{new_id()}", oir_body(uss="blue")),
+        ("PUT", f"/subscriptions/{new_id()}", subscription_body(uss="blue")),
+    ):
+        refused(
+            w,
+            w.call(method, "blue", path, body),
+            401,
+            "authorization: the token's client 'blue' of issuer 'https://auth.test' is not bound to a USS",
+        )
+    assert w.counts() == before
+    # bound explicitly, the same token acts for the party it is bound to
+    w.service.add_uss_client("blue", "uss2", issuer=w.authority.issuer)
+    assert w.service.authenticate(w.token("blue")).party_id == "uss2"
+    w.ok(w.call("POST", "blue", f"{OIR}/query", {"area_of_interest": extent()}))
+
+
+def test_a_binding_under_one_issuer_does_not_admit_another_issuers_token_with_the_same_sub(w: DssWorld) -> None:
+    other = Authority(w.clock, issuer="https://other-auth.test")  # trusted too, even with the same key
+    w.service.add_trusted_issuer(other.issuer, "testserver", other.public_pem, algorithms=("RS256",), party_from="sub")
+    ref = w.create_oir("uss1", oir_body())["operational_intent_reference"]
+    before = w.counts()
+    impostor = {"Authorization": f"Bearer {other.mint('uss1')}"}
+    for method, path in (("GET", f"{OIR}/{ref['id']}"), ("DELETE", f"{OIR}/{ref['id']}/{ref['ovn']}")):
+        refused(
+            w,
+            w.client.request(method, "/dss/v1" + path, headers=impostor),
+            401,
+            "client 'uss1' of issuer 'https://other-auth.test' is not bound to a USS",
+        )
+    assert w.counts() == before
+    assert w.ok(w.call("GET", "uss1", f"{OIR}/{ref['id']}"))["operational_intent_reference"]["ovn"] == ref["ovn"]
+
+
+def test_the_native_api_refuses_f3548_clients_and_a_down_uss_stays_down(w: DssWorld) -> None:
+    from api_helpers import ws_refusal
+
+    w.ok(w.call("PUT", "arb", "/uss_availability/uss1", {"old_version": "", "availability": "Down"}))
+    w.service.add_user("uss1_liaison", "uss1", "liaison")  # a native user of the F3548 USS's party
+    liveness_before = w.service.liveness(None)
+    assert [p["state"] for p in liveness_before if p["party"] == "uss1"] == ["down"]
+    before = w.counts()
+    token = w.token("uss1")
+    for method, path, body in (
+        ("POST", "/v1/heartbeat", None),
+        ("GET", "/v1/me", None),
+        ("GET", "/v1/activities", None),
+        ("POST", "/v1/activities", activity_body(volume(36.0, 35.0, start_h=3), title="uss1 sortie", state="notified")),
+    ):
+        r = w.client.request(method, path, json=body, headers=w.h("uss1"))
+        assert r.status_code == 403, (method, path, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["field"] == "authorization"
+        assert "only the F3548 DSS interface (/dss/v1)" in r.json()["reason"]
+    assert ws_refusal(w.client, f"/v1/stream?access_token={token}") == 4403
+    assert ws_refusal(w.client, "/v1/stream", w.h("uss1")) == 4403
+    # the service refuses the F3548 party's heartbeat whoever sends it: its availability is arbitrated
+    native = {"Authorization": f"Bearer {w.service.issue_token('uss1_liaison')['access_token']}"}
+    r = w.client.post("/v1/heartbeat", headers=native)
+    assert r.status_code == 403, r.text
+    assert (r.json()["field"], "arbitrated" in r.json()["reason"]) == ("party", True)
+
+    assert w.service.liveness(None) == liveness_before
+    assert w.counts() == before
+    got = w.ok(w.call("GET", "uss2", "/uss_availability/uss1"))
+    assert got["status"] == {"uss": "uss1", "availability": "Down"}
+    # the DSS itself still serves the client
+    assert w.ok(w.call("GET", "uss1", "/uss_availability/uss1"))["status"]["availability"] == "Down"

@@ -3,8 +3,9 @@ references over the one model underneath, the key rule, states, USS availability
 reports (``docs/design/dss.md`` §8.2, scenarios 1–13 and 22–26, without HTTP).
 
 Two USSs (``uss1`` with every scope, ``uss2`` with strategic coordination only), a
-constraint manager (``uss3``), an availability arbiter (``arb``) and a native member
-(``blue``), over a real database; nothing is mocked.
+constraint manager (``uss3``) and an availability arbiter (``arb``) — F3548 parties whose
+clients are called like them — and a native member (``blue``), over a real database;
+nothing is mocked.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from deconflict.store.schema import (
     events,
     item_versions,
     items,
+    liveness,
     notices,
     receipts,
     uss_availability,
 )
 from deconflict.wire import volumes_from_json
+from dss_helpers import Authority
 
 URL1 = "https://uss1.example.com/utm"
 URL2 = "https://uss2.example.com/utm"
@@ -58,17 +61,17 @@ class Dss:
 @pytest.fixture
 def dss(service: Service, clock: ManualClock) -> Dss:
     for party in ("uss1", "uss2", "uss3", "arb"):
-        service.add_party(party, party.upper(), "member")
+        service.add_party(party, party.upper(), "member", protocol="f3548")
     service.add_party("blue", "Blue", "member")
     service.add_party("watch", "Observer", "observer")
     service.add_user("b_user", "blue", "liaison", password="correct horse battery staple")
     return Dss(
         service,
         clock,
-        Principal("uss1", "uss1", "member", "client", F3548_SCOPES),
-        Principal("uss2", "uss2", "member", "client", frozenset({SC})),
-        Principal("uss3", "uss3", "member", "client", frozenset({CM, CP})),
-        Principal("arb", "arb", "member", "client", frozenset({AA})),
+        Principal("uss1", "uss1", "member", "client", F3548_SCOPES, protocol="f3548"),
+        Principal("uss2", "uss2", "member", "client", frozenset({SC}), protocol="f3548"),
+        Principal("uss3", "uss3", "member", "client", frozenset({CM, CP}), protocol="f3548"),
+        Principal("arb", "arb", "member", "client", frozenset({AA}), protocol="f3548"),
         service.principal_for("b_user"),
     )
 
@@ -418,6 +421,93 @@ def test_query_finds_intersecting_live_intents_only(dss: Dss) -> None:
     assert refused(lambda: dss.service.dss_query_oirs(dss.uss2, {})).field == "area_of_interest"
 
 
+def test_a_query_with_only_a_start_spans_the_longest_query_from_it(dss: Dss) -> None:
+    far = put(dss, dss.uss1, uid(), oir(vol4(start_h=30.0, hours=1.0)))
+    aoi = {"volume": vol4(radius_m=100.0)["volume"]}
+    # [29.5 h, 53.5 h): 24 h (query_max_duration_s) from the start given, not from now
+    got = dss.service.dss_query_oirs(dss.uss2, {"area_of_interest": aoi | {"time_start": t(29.5)}})
+    assert [r["id"] for r in got["operational_intent_references"]] == [far["id"]]
+    # [6 h, 30 h) ends where the intent begins (half-open): nothing
+    got = dss.service.dss_query_oirs(dss.uss2, {"area_of_interest": aoi | {"time_start": t(6.0)}})
+    assert got["operational_intent_references"] == []
+    # constraints alike
+    body = {"extents": [vol4(start_h=30.0, hours=1.0)], "uss_base_url": URL3}
+    c = dss.service.dss_put_constraint(dss.uss3, uid(), None, body)[1]["constraint_reference"]
+    got = dss.service.dss_query_constraints(dss.uss3, {"area_of_interest": aoi | {"time_start": t(29.5)}})
+    assert [r["id"] for r in got["constraint_references"]] == [c["id"]]
+    # an explicit end still may not lie more than 24 h after the start
+    e = refused(
+        lambda: dss.service.dss_query_oirs(
+            dss.uss2, {"area_of_interest": aoi | {"time_start": t(6), "time_end": t(31)}}
+        )
+    )
+    assert status(e) == 400 and e.field == "area_of_interest.time_end"
+
+
+def test_an_ended_entitys_id_is_not_used_again(dss: Dss) -> None:
+    a = put(dss, dss.uss1, uid(), oir())
+    dss.service.dss_delete_oir(dss.uss1, a["id"], a["ovn"])
+    c_id = uid()
+    c = dss.service.dss_put_constraint(dss.uss3, c_id, None, {"extents": [vol4(lon=38.0)], "uss_base_url": URL3})
+    dss.service.dss_delete_constraint(dss.uss3, c_id, c[1]["constraint_reference"]["ovn"])
+    live = put(dss, dss.uss1, uid(), oir(vol4(lon=40.0)))
+    before = counts(dss)
+    constraint = {"extents": [vol4(lon=42.0)], "uss_base_url": URL3}
+    for attempt, message in (
+        # its manager, another USS, and a constraint under the ended intent's id
+        (
+            lambda: dss.service.dss_put_oir(dss.uss1, a["id"], None, oir()),
+            f"entityid: {a['id']} belongs to an ended operational intent; use a new id",
+        ),
+        (
+            lambda: dss.service.dss_put_oir(dss.uss2, a["id"], None, oir(url=URL2)),
+            f"entityid: {a['id']} belongs to an ended operational intent; use a new id",
+        ),
+        (
+            lambda: dss.service.dss_put_constraint(dss.uss3, a["id"], None, constraint),
+            f"entityid: {a['id']} belongs to an ended operational intent; use a new id",
+        ),
+        (
+            lambda: dss.service.dss_put_constraint(dss.uss3, c_id, None, constraint),
+            f"entityid: {c_id} belongs to an ended constraint; use a new id",
+        ),
+        (
+            lambda: dss.service.dss_put_oir(dss.uss1, c_id, None, oir(vol4(lon=42.0))),
+            f"entityid: {c_id} belongs to an ended constraint; use a new id",
+        ),
+        # a live one: update it instead
+        (
+            lambda: dss.service.dss_put_oir(dss.uss1, live["id"], None, oir(vol4(lon=40.0))),
+            f"entityid: an entity {live['id']} exists already; update it at its OVN",
+        ),
+    ):
+        e = refused(attempt)
+        assert isinstance(e, DssError) and e.status == 409 and e.message == message
+    assert counts(dss) == before
+    # a new id is fine
+    assert put(dss, dss.uss1, uid(), oir())["version"] == 1
+
+
+def test_a_state_change_that_keeps_the_ovn_counts_in_version(dss: Dss) -> None:
+    sid = uid()
+    sub = {"extents": vol4(start_h=0.0, hours=6.0), "uss_base_url": URL2, "notify_for_operational_intents": True}
+    dss.service.dss_put_subscription(dss.uss2, sid, None, sub)
+    blue = native(dss, volume(start_h=1.0, hours=1.0))
+    entity = dss_id_of(dss, blue["id"])
+    before = dss.service.dss_get_oir(dss.uss2, entity)["operational_intent_reference"]
+    assert (before["state"], before["version"]) == ("Accepted", 1)
+    versions = count(dss, item_versions, item_versions.c.item_id == blue["id"])
+    dss.clock.advance(timedelta(hours=1, minutes=1))
+    assert dss.service.tick()["activated"] == 1  # the scheduler: notified → active, same OVN
+    after = dss.service.dss_get_oir(dss.uss2, entity)["operational_intent_reference"]
+    assert (after["state"], after["version"]) == ("Activated", 2)
+    details = dss.service.dss_native_details(dss.uss2, "activity", entity)["operational_intent"]["reference"]
+    assert details["ovn"] == blue["version"] and details["version"] == 2
+    assert count(dss, item_versions, item_versions.c.item_id == blue["id"]) == versions  # no new OVN on record
+    index = dss.service.dss_get_subscription(dss.uss2, sid)["subscription"]["notification_index"]
+    assert index == 2  # created, then activated
+
+
 # --- constraints (scenarios 22–23) ----------------------------------------------------------------
 
 
@@ -523,6 +613,104 @@ def test_availability_of_a_uss_that_is_no_party(dss: Dss) -> None:
     )
 
 
+def _availability_world(dss: Dss) -> Principal:
+    """``uss1``'s production client ``uss1-ops`` (bound through a trusted issuer), and its principal."""
+    auth = Authority(dss.clock)
+    dss.service.add_trusted_issuer(
+        auth.issuer, "deconflict", auth.public_pem, algorithms=("RS256",), party_from="sub", audiences=("deconflict",)
+    )
+    dss.service.add_uss_client("uss1-ops", "uss1", issuer=auth.issuer)
+    dss.service.add_uss_client("blue-uss", "blue", issuer=auth.issuer)
+    return Principal("uss1-ops", "uss1", "member", "client", F3548_SCOPES, protocol="f3548")
+
+
+def all_counts(d: Dss) -> tuple[int, ...]:
+    return (*counts(d), count(d, events), count(d, liveness))
+
+
+def test_a_native_partys_availability_is_its_heartbeats(dss: Dss) -> None:
+    _availability_world(dss)
+    blue = native(dss, volume(start_h=5.0))
+    entity = dss_id_of(dss, blue["id"])
+    dss.service.heartbeat(dss.blue)
+    before = all_counts(dss)
+    for uss_id, named in (("blue", "'blue'"), ("blue-uss", "'blue-uss' (a client of 'blue')")):
+        for availability in ("Down", "Normal"):
+            e = refused(
+                lambda u=uss_id, a=availability: dss.service.dss_set_availability(
+                    dss.arb, u, {"old_version": "", "availability": a}
+                )
+            )
+            assert isinstance(e, DssError) and e.status == 400
+            assert e.message == f"uss_id: {named} is a native party; its liveness follows its heartbeats"
+    assert all_counts(dss) == before
+    unknown = {"status": {"uss": "blue", "availability": "Unknown"}, "version": ""}
+    assert dss.service.dss_get_availability(dss.uss2, "blue") == unknown
+    # silent past down_after_s: DOWN on its channel, Down on the DSS (no arbitration, version "")
+    dss.clock.advance(timedelta(seconds=dss.service.policy.down_after_s + 60))
+    assert dss.service.tick()["down"] == 1
+    assert dss.service.dss_get_availability(dss.uss2, "blue") == {
+        "status": {"uss": "blue", "availability": "Down"},
+        "version": "",
+    }
+    down = dss.service.dss_get_availability(dss.uss2, "blue-uss")
+    assert down == {"status": {"uss": "blue-uss", "availability": "Down"}, "version": ""}
+    ref = dss.service.dss_get_oir(dss.uss2, entity)["operational_intent_reference"]
+    assert ref["manager"] == "blue" and ref["uss_availability"] == "Down"
+    query = dss.service.dss_query_oirs(dss.uss2, {"area_of_interest": vol4(start_h=5.0)})
+    assert [r["uss_availability"] for r in query["operational_intent_references"]] == ["Down"]
+    # heard again: Unknown again
+    dss.service.heartbeat(dss.blue)
+    assert dss.service.dss_get_availability(dss.uss2, "blue") == unknown
+    assert dss.service.dss_get_oir(dss.uss2, entity)["operational_intent_reference"]["uss_availability"] == "Unknown"
+
+
+def test_the_manager_is_the_creating_client_and_its_availability_is_its_partys(dss: Dss) -> None:
+    ops = _availability_world(dss)
+    a = put(dss, ops, uid(), oir())
+    assert a["manager"] == "uss1-ops" and "ovn" in a
+    # every document shows the client; the OVN to the whole party (its other client too)
+    assert dss.service.dss_get_oir(dss.uss2, a["id"])["operational_intent_reference"]["manager"] == "uss1-ops"
+    assert "ovn" not in dss.service.dss_get_oir(dss.uss2, a["id"])["operational_intent_reference"]
+    assert dss.service.dss_get_oir(dss.uss1, a["id"])["operational_intent_reference"]["ovn"] == a["ovn"]
+    [found] = dss.service.dss_query_oirs(dss.uss2, {"area_of_interest": vol4()})["operational_intent_references"]
+    assert found["manager"] == "uss1-ops"
+    e = refused(lambda: dss.service.dss_put_oir(dss.uss2, uid(), None, oir(url=URL2)))
+    assert isinstance(e, DssError) and e.body is not None
+    assert [m["manager"] for m in e.body["missing_operational_intents"]] == ["uss1-ops"]
+    sub = {"extents": vol4(), "uss_base_url": URL2, "notify_for_operational_intents": True}
+    listed = dss.service.dss_put_subscription(dss.uss2, uid(), None, sub)["operational_intent_references"]
+    assert [r["manager"] for r in listed] == ["uss1-ops"]
+    e = refused(lambda: dss.service.dss_delete_oir(dss.uss2, a["id"], a["ovn"]))
+    assert status(e) == 403 and "managed by 'uss1-ops'" in e.message
+    # a native item's manager is its party
+    blue = native(dss, volume(lon=38.0))
+    assert dss.service.dss_get_oir(dss.uss2, dss_id_of(dss, blue["id"]))["operational_intent_reference"]["manager"] == (
+        "blue"
+    )
+    # arbitrated under the manager's id; its party's id answers with the same record
+    assert dss.service.dss_get_availability(dss.uss2, "uss1")["status"]["availability"] == "Unknown"
+    down = dss.service.dss_set_availability(dss.arb, "uss1-ops", {"old_version": "", "availability": "Down"})
+    for uss_id in ("uss1-ops", "uss1"):
+        got = dss.service.dss_get_availability(dss.uss2, uss_id)
+        assert got == {"status": {"uss": uss_id, "availability": "Down"}, "version": down["version"]}
+    assert dss.service.dss_get_oir(dss.uss2, a["id"])["operational_intent_reference"]["uss_availability"] == "Down"
+    with dss.service.store.read() as conn:
+        assert conn.execute(sa.select(liveness.c.state).where(liveness.c.party_id == "uss1")).scalar_one() == "down"
+    # set through the party's id at the version it was shown: the same record changes
+    normal = dss.service.dss_set_availability(
+        dss.arb, "uss1", {"old_version": down["version"], "availability": "Normal"}
+    )
+    assert dss.service.dss_get_availability(dss.uss2, "uss1-ops") == {
+        "status": {"uss": "uss1-ops", "availability": "Normal"},
+        "version": normal["version"],
+    }
+    assert count(dss, uss_availability) == 1
+    assert dss.service.dss_get_oir(dss.uss2, a["id"])["operational_intent_reference"]["uss_availability"] == "Normal"
+    with dss.service.store.read() as conn:
+        assert conn.execute(sa.select(liveness.c.state).where(liveness.c.party_id == "uss1")).scalar_one() == "up"
+
+
 # --- reports, scopes, roles -----------------------------------------------------------------------
 
 
@@ -560,6 +748,7 @@ def test_scopes_and_member_parties(dss: Dss) -> None:
         lambda: dss.service.dss_set_availability(replace(dss.uss1, scopes=F3548_SCOPES - {AA}), "uss2", {}),
         lambda: dss.service.dss_report(none, {"exchange": {}}),
         lambda: dss.service.dss_put_oir(observer, uid(), None, oir()),  # not a member
+        lambda: dss.service.dss_put_subscription(observer, uid(), None, {}),  # not a member
         lambda: dss.service.dss_get_availability(dss.uss3, "uss1"),
     ):
         e = refused(attempt)
@@ -645,6 +834,7 @@ def test_native_details_are_only_for_native_live_items_and_need_the_scope(dss: D
 
 def test_an_f3548_party_gets_receipts_without_deadline(dss: Dss) -> None:
     dss.service.add_party("uss9", "USS 9", "member", protocol="f3548")
+    dss.service.add_party("red", "Red", "member")
     blue = native(dss)
     with dss.service.store.read() as conn:
         deadlines = dict(
@@ -655,4 +845,4 @@ def test_an_f3548_party_gets_receipts_without_deadline(dss: Dss) -> None:
             ).all()
         )
     assert deadlines["uss9"] is None  # an F3548 USS never acknowledges: nothing to escalate
-    assert deadlines["uss1"] is not None  # a native member's receipt is due
+    assert deadlines["red"] is not None  # a native member's receipt is due

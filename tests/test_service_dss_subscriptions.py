@@ -250,6 +250,22 @@ def test_refused_subscriptions_write_nothing(
     assert (count(svc, dss_subscriptions), count(svc, events)) == before
 
 
+@pytest.mark.parametrize("party", ["watch", "unmed"])
+def test_only_member_parties_subscribe(w: World, party: str) -> None:
+    """An observer (or a mediator) would learn of every entity in its volume, shared or
+    not: a subscription is a member's (403, nothing written)."""
+    svc = w.service
+    native(w)  # alpha's activity, shared with observers
+    native(w, user="b_cmd", lon=LNG + 1)  # bravo's, not shared
+    p = Principal(f"{party}-uss", party, "observer" if party == "watch" else "mediator", "client", F3548_SCOPES)
+    before = (count(svc, dss_subscriptions), count(svc, events))
+    with pytest.raises(DssError) as info:
+        svc.dss_put_subscription(p, sid(), None, params(ois=True, constraints=True))
+    assert (info.value.status, info.value.field) == (403, "party")
+    assert info.value.reason == f"only member parties write on the DSS; {party!r} is a {p.party_role}"
+    assert (count(svc, dss_subscriptions), count(svc, events)) == before
+
+
 def test_a_constraint_processing_uss_subscribes_to_constraints_only(w: World) -> None:
     p = Principal("uss1", "uss1", "member", "client", frozenset({CP}))
     sub = w.service.dss_put_subscription(p, sid(), None, params(ois=False, constraints=True))["subscription"]

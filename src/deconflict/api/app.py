@@ -96,7 +96,7 @@ def create_app(
     def principal(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
         if creds is None or creds.scheme.lower() != "bearer":
             raise NotAuthenticated("authorization", "a bearer token is required (Authorization: Bearer …)")
-        return service.authenticate(creds.credentials)
+        return service.authenticate_native(creds.credentials)
 
     Who = Annotated[Principal, Depends(principal)]
 

@@ -7,7 +7,8 @@ no event is lost across a reconnect, and none is sent twice on one connection.
 
 Authentication: ``Authorization: Bearer …`` on the upgrade request, or
 ``?access_token=…`` (browsers cannot set headers on WebSockets).  A bad token closes
-the connection with code 4401 before anything is sent.
+the connection with code 4401 before anything is sent; an F3548 client's token (it may
+use only ``/dss/v1``) with code 4403.
 
 A client keeps its party's channel alive by sending ``{"type": "heartbeat"}`` frames
 (see :mod:`deconflict.service.liveness`); other frames are ignored.
@@ -29,7 +30,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..service import Principal, Service
 from ..service.core import event_document
-from ..service.errors import ServiceError
+from ..service.errors import Forbidden, ServiceError
 from ..store.schema import events
 
 __all__ = ["Seq", "events_after", "head", "install", "visible"]
@@ -101,7 +102,10 @@ def install(app: FastAPI, service: Service) -> None:
         header = ws.headers.get("authorization", "")
         token = access_token or (header[7:] if header.lower().startswith("bearer ") else None)
         try:
-            who = await run_in_threadpool(service.authenticate, token)
+            who = await run_in_threadpool(service.authenticate_native, token)
+        except Forbidden:
+            await ws.close(code=4403, reason="forbidden: an F3548 client uses /dss/v1 only")
+            return
         except ServiceError:
             await ws.close(code=4401, reason="not authenticated")
             return
@@ -165,7 +169,8 @@ def install(app: FastAPI, service: Service) -> None:
 
 async def _drain(ws: WebSocket, service: Service, who: Principal) -> None:
     """Read client frames, so a close is noticed promptly: ``{"type": "heartbeat"}``
-    records the party's liveness; anything else is ignored."""
+    records the party's liveness (an F3548 USS's, whose availability is arbitrated, is
+    refused and ignored); anything else is ignored."""
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         while True:
             text = await ws.receive_text()
@@ -176,4 +181,5 @@ async def _drain(ws: WebSocket, service: Service, who: Principal) -> None:
             except ValueError:
                 continue
             if isinstance(frame, dict) and frame.get("type") == "heartbeat":
-                await run_in_threadpool(service.heartbeat, who)
+                with contextlib.suppress(Forbidden):
+                    await run_in_threadpool(service.heartbeat, who)

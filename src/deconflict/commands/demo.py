@@ -3,8 +3,10 @@
 It builds a fictional theatre (:mod:`deconflict.demo.theatre`), writes the day so far
 into a fresh embedded SQLite database through the service (:mod:`deconflict.demo.stage`),
 prints the URL and the people's log-ins (passwords drawn afresh at every start), starts
-the simulated operations cells of both members (:mod:`deconflict.demo.liaison`) and
-serves the API and the web UI until Ctrl-C (or ``--duration`` seconds).
+the simulated operations cells of both members and of the UTM service supplier — a USS
+whose drone flights go through the ASTM F3548-21 DSS interface (:mod:`deconflict.demo.liaison`,
+:mod:`deconflict.demo.uss`) — and serves the API (native ``/v1``, DSS ``/dss/v1``) and the
+web UI until Ctrl-C (or ``--duration`` seconds).
 
 The database file (``--db``, ``./deconflict-demo.db`` by default) is replaced at every
 start — but only when it is a previous demo's; any other file is left alone.
@@ -41,8 +43,9 @@ def _sqlite_path(db: str) -> Path:
     return path
 
 
-def _clear(path: Path, parties: set[str]) -> None:
-    """Remove ``path`` (and its SQLite side files) if it is a previous demo's database."""
+def _clear(path: Path, parties: set[str], *earlier: set[str]) -> None:
+    """Remove ``path`` (and its SQLite side files) if it is a previous demo's database:
+    one with ``parties``, or the parties of an ``earlier`` demo."""
     if path.exists():
         try:
             old = open_service(f"sqlite:///{path}", initialise=False)
@@ -50,6 +53,7 @@ def _clear(path: Path, parties: set[str]) -> None:
                 # a demo's parties — or none yet: a demo stopped while it was being written
                 ours = old.store.current_revision() is not None and {p["id"] for p in old.list_parties()} in (
                     parties,
+                    *earlier,
                     set(),
                 )
             finally:
@@ -130,7 +134,9 @@ def register(app: typer.Typer) -> None:
         _check_port(host, port)
         _check_tile_url(tile_url)
         scenario = build(seed, activities, datetime.now(UTC))
-        _clear(path, {p.id for p in scenario.parties})
+        ids = {p.id for p in scenario.parties}
+        _clear(path, ids, ids - {p.id for p in scenario.parties if p.protocol != "native"})  # before the USS came
+        site = f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
         url = f"sqlite:///{path}"
         clock = ManualClock(scenario.start)
         history = open_service(url, clock=clock)
@@ -140,7 +146,7 @@ def register(app: typer.Typer) -> None:
             application = create_app(service, scheduler_interval_s=1.0, tile_url=tile_url)
             people = [u for u in scenario.users if not u.simulated]
             passwords = {u.id: secrets.token_urlsafe(12) for u in people}
-            staged = stage(history, clock, scenario, passwords)
+            staged = stage(history, clock, scenario, passwords, native_base_url=f"{site}native")
         except BaseException:
             if service is not None:
                 service.store.dispose()
@@ -149,7 +155,7 @@ def register(app: typer.Typer) -> None:
             history.store.dispose()
 
         names = {p.id: p.name for p in scenario.parties}
-        site = f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+        uss = staged.uss
         lines = [
             "deconflict demo — a synthetic day in a fictional theatre (every name and place is invented)",
             f"database   {path} (replaced at every start)",
@@ -157,10 +163,27 @@ def register(app: typer.Typer) -> None:
             f"{staged.items['activity']} activities, {sum(staged.states.values())} conflicts "
             f"({', '.join(f'{n} {s}' for s, n in sorted(staged.states.items()))}), "
             f"{staged.threads} hotline threads, {staged.incidents} incident(s)",
+            *(
+                [
+                    f"uss        {uss.party} ({names[uss.party]}): {len(uss.flights)} drone operational intents "
+                    f"written on the DSS ({_states(uss.states())}); {uss.conflicted} writes refused for want of "
+                    f"a key, made again once the missing OVNs were learnt ({uss.learnt} read from the members' "
+                    "items, recorded as opened)",
+                ]
+                if uss is not None
+                else []
+            ),
+            f"dss        {site}dss/v1 (ASTM F3548-21); the members' items answered for at {site}native/uss/v1",
             "clients    "
             + (
                 ", ".join(f"{u.id} ({names[u.party]})" for u in scenario.users if u.simulated)
                 + " — simulated: file, acknowledge, answer, heartbeat"
+                + (
+                    f"; {uss.principal.user_id} ({names[uss.party]}) — simulated USS: drone intents filed, "
+                    "activated, ended"
+                    if uss is not None
+                    else ""
+                )
                 if clients
                 else "none (--no-clients)"
             ),
@@ -175,12 +198,17 @@ def register(app: typer.Typer) -> None:
             f"Open {site} and sign in as one of (passwords for this run only):",
             "",
             _table(people, names, passwords),
+            *(
+                [f"  ({uss.party}, {names[uss.party]}, has no log-in: a USS acts on /dss/v1 with its client's token)"]
+                if uss is not None
+                else []
+            ),
             "",
             "Ctrl-C to stop." if duration is None else f"Stopping after {duration:g} s.",
         ]
         print("\n".join(lines), flush=True)
 
-        simulator = Simulator(service, scenario) if clients else None
+        simulator = Simulator(service, scenario, uss=uss) if clients else None
         server = uvicorn.Server(
             uvicorn.Config(application, host=host, port=port, log_level=log_level, ws_ping_interval=20.0)
         )
@@ -205,6 +233,11 @@ def register(app: typer.Typer) -> None:
             err.print(f"[red]error[/red] --port: the server could not start on {host}:{port}")
             raise typer.Exit(2)
         print("deconflict demo stopped.", flush=True)
+
+
+def _states(counts: dict[str, int]) -> str:
+    order = ("Accepted", "Activated", "Nonconforming", "Contingent", "Ended")
+    return ", ".join(f"{counts[s]} {s}" for s in order if counts.get(s))
 
 
 def _table(people: list[Any], names: dict[str, str], passwords: dict[str, str]) -> str:

@@ -4,9 +4,11 @@ and which party each client acts for.
 An F3548 client (a USS) calls ``/dss/v1`` with an RS256 token of an external authority:
 ``aud`` is the DSS's host name and the token names no party, only its client (``sub``).
 ``add-issuer`` trusts such an authority (its public key, the host names accepted as
-``aud``, optionally the longest token lifetime accepted), ``add-client`` binds a ``sub``
-to a member party (a client called like its party needs no binding), ``list`` shows both
-and the parties registered with ``--protocol f3548``.
+``aud``, optionally the longest token lifetime accepted), ``add-client`` binds an
+issuer's ``sub`` to a member party (every client needs its binding: a token whose
+``(iss, sub)`` is not bound is refused, even if its ``sub`` names a party), ``list`` shows
+both and the parties registered with ``--protocol f3548``.  An F3548 client uses only
+``/dss/v1``: the native API (``/v1``) refuses its tokens.
 """
 
 from __future__ import annotations

@@ -16,7 +16,13 @@ modest, seeded, randomised pace:
 
 What was there before it started — the staged day's open conflicts, pending notices and
 unanswered messages — is left for the people who log in (the printed users), and so is
-everything addressed to the mediator.  :meth:`Simulator.stop` ends the thread cleanly.
+everything addressed to the mediator.
+
+A second thread plays the USS (:class:`~.uss.SimulatedUss`), through the DSS use cases
+only: a new drone flight every 30–60 s (the first within seconds), Accepted, then
+Activated a little later and ended (DELETE) when it lands a few minutes after; the staged
+flights are activated when they start and ended when they land.
+:meth:`Simulator.stop` ends both threads cleanly.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from ..service import ItemInput, Principal, Service
 from ..wire import volumes_from_json
 from .stage import file_item
 from .theatre import CENTRE, MEMBERS, Scenario, near
+from .uss import SimulatedUss, Uss
 
 __all__ = ["Simulator"]
 
@@ -208,81 +215,126 @@ class _Client:
         )
 
 
-class Simulator:
-    """The simulated clients of ``scenario``'s member parties, on one daemon thread."""
+class _Loop:
+    """Timed steps on one daemon thread, in seconds since it started (real clock)."""
 
-    def __init__(self, service: Service, scenario: Scenario, *, seed: int | None = None) -> None:
+    def __init__(self, sim: Simulator, name: str, setup: Callable[[_Loop], None]) -> None:
+        self.sim = sim
+        self.name = name
+        self.setup = setup
+        self.clock = 0.0
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self.thread.start()
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._queue, (when, next(self._seq), action))
+
+    def every(self, first: float, lo: float, hi: float, rng: random.Random, action: Callable[[], Any]) -> None:
+        def run() -> None:
+            self.sim.attempt(action)
+            self.at(self.clock + rng.uniform(lo, hi), run)
+
+        self.at(first, run)
+
+    def _run(self) -> None:
+        sim = self.sim
+        t0 = sim.service.clock.now()
+        self.setup(self)
+        while not sim.stopping.is_set():
+            self.clock = (sim.service.clock.now() - t0).total_seconds()
+            if self._queue and self._queue[0][0] <= self.clock:
+                _, _, action = heapq.heappop(self._queue)
+                try:
+                    action()
+                except Exception:  # never let one bad step end the simulation
+                    sim.count(failed=True)
+                    log.exception("simulated client step failed")
+                continue
+            wait = self._queue[0][0] - self.clock if self._queue else 1.0
+            sim.stopping.wait(min(max(wait, 0.05), 1.0))
+
+
+class Simulator:
+    """The simulated clients of ``scenario``'s member parties, on one daemon thread, and
+    its USS's operations (``uss``: the staged one, with its record), on another."""
+
+    def __init__(
+        self, service: Service, scenario: Scenario, *, seed: int | None = None, uss: Uss | None = None
+    ) -> None:
         self.service = service
         self.seed = scenario.seed if seed is None else seed
         self.policy = Policy.from_json(service.get_policy())
         self.own_items: set[str] = set()
         self.started = service.clock.now()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._queue: list[tuple[float, int, Callable[[], None]]] = []
-        self._seq = itertools.count()
-        self._clock = 0.0
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
         self.actions = 0
         self.failures = 0
         words = {pid: w for pid, _, _, w in MEMBERS}
-        members = [p.id for p in scenario.parties if p.role == "member"]
+        members = [p.id for p in scenario.parties if p.role == "member" and p.protocol == "native"]
         self.clients = [
             _Client(self, u.id, u.party, next(p for p in members if p != u.party), words.get(u.party, ("UNIT",)))
             for u in scenario.users
             if u.simulated
         ]
+        self._clients = _Loop(self, "deconflict-demo-clients", self._setup_clients)
+        self._loops = [self._clients]
+        spec = next((p for p in scenario.parties if p.protocol == "f3548"), None)
+        self.uss: SimulatedUss | None = None
+        if spec is not None:
+            own = uss if uss is not None and uss.party == spec.id else Uss(spec.id, spec.uss_base_url)
+            self.uss = SimulatedUss(service, own, scenario, self.seed, self.attempt)
+            self._loops.append(_Loop(self, "deconflict-demo-uss", self._setup_uss))
 
-    # --- the loop -------------------------------------------------------------------
+    # --- the loops ------------------------------------------------------------------
 
     def start(self) -> None:
         self.started = self.service.clock.now()
-        self._thread = threading.Thread(target=self._run, name="deconflict-demo-clients", daemon=True)
-        self._thread.start()
+        for loop in self._loops:
+            loop.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.stopping.set()
+        for loop in self._loops:
+            if loop.thread is not None:
+                loop.thread.join(timeout)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return any(loop.thread is not None and loop.thread.is_alive() for loop in self._loops)
 
     def later(self, seconds: float, action: Callable[[], Any]) -> None:
-        """Run ``action`` ``seconds`` from now (on the simulation's thread)."""
-        heapq.heappush(self._queue, (self._clock + seconds, next(self._seq), lambda: self.attempt(action)))
+        """Run ``action`` ``seconds`` from now (on the member clients' thread)."""
+        self._clients.at(self._clients.clock + seconds, lambda: self.attempt(action))
 
     def attempt(self, action: Callable[[], Any]) -> None:
         """Do ``action``; a refusal by the service (the world moved on) is logged, not raised."""
-        self.actions += 1
         try:
             action()
         except DeconflictError as e:
-            self.failures += 1
+            self.count(failed=True)
             log.info("simulated client: %s: %s", e.field, e.reason)
+        else:
+            self.count()
 
-    def _every(self, first: float, lo: float, hi: float, rng: random.Random, action: Callable[[], Any]) -> None:
-        def run() -> None:
-            self.attempt(action)
-            heapq.heappush(self._queue, (self._clock + rng.uniform(lo, hi), next(self._seq), run))
+    def count(self, *, failed: bool = False) -> None:
+        with self._lock:
+            self.actions += 1
+            self.failures += failed
 
-        heapq.heappush(self._queue, (first, next(self._seq), run))
-
-    def _run(self) -> None:
-        t0 = self.service.clock.now()
+    def _setup_clients(self, loop: _Loop) -> None:
         for n, c in enumerate(self.clients):
-            self._every(0.0, 8.0, 10.0, c.rng, c.heartbeat)
-            self._every(1.0 + 2.0 * n, 5.0, 9.0, c.rng, c.work)
-            self._every(2.0 + 3.0 * n + c.rng.uniform(0, 2), 20.0, 45.0, c.rng, c.file)
-        while not self._stop.is_set():
-            self._clock = (self.service.clock.now() - t0).total_seconds()
-            if self._queue and self._queue[0][0] <= self._clock:
-                _, _, action = heapq.heappop(self._queue)
-                try:
-                    action()
-                except Exception:  # never let one bad step end the simulation
-                    self.failures += 1
-                    log.exception("simulated client step failed")
-                continue
-            wait = self._queue[0][0] - self._clock if self._queue else 1.0
-            self._stop.wait(min(max(wait, 0.05), 1.0))
+            loop.every(0.0, 8.0, 10.0, c.rng, c.heartbeat)
+            loop.every(1.0 + 2.0 * n, 5.0, 9.0, c.rng, c.work)
+            loop.every(2.0 + 3.0 * n + c.rng.uniform(0, 2), 20.0, 45.0, c.rng, c.file)
+
+    def _setup_uss(self, loop: _Loop) -> None:
+        uss = self.uss
+        assert uss is not None
+        loop.every(0.5, 5.0, 10.0, uss.rng, uss.work)
+        loop.every(2.0 + uss.rng.uniform(0, 2), 30.0, 60.0, uss.rng, uss.file)

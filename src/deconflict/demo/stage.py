@@ -16,16 +16,25 @@ use cases, as the parties' users would have done it:
   left for its liaison to answer, a request about the escalated conflict with the
   mediator in the thread;
 * an incident report (a near miss) linked to a conflict;
+* the USS's drone flights (:class:`~.uss.Uss`), through the DSS use cases only: each
+  written Accepted, the ones flown Activated at their start (one then Nonconforming), the
+  past ones ended; a write refused for want of a key (409) learns the OVNs it names — its
+  own from its record, the members' through ``dss_native_details`` (recorded as opened) —
+  and is made again with the key.  Hourly, the members' operations cells acknowledge
+  the USS's older notices and their side of its older conflicts;
 * the scheduler's tick every half hour of the last four hours (activities start and end,
   receipts escalate), as the running service would have done.
 
 No heartbeat is sent here: the simulated clients send them from the first second of
-the real clock.  Nothing here writes to the database but the service.
+the real clock.  Nothing here writes to the database but the service.  With
+``native_base_url`` (the demo server's ``http://HOST:PORT/native``), the DSS names that
+URL as the manager of the members' items.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import itertools
 import random
@@ -40,7 +49,8 @@ import sqlalchemy as sa
 from ..errors import DeconflictError
 from ..service import AwarenessError, ManualClock, Principal, Service
 from ..store.schema import conflicts
-from .theatre import Filing, Scenario, UserSpec, position_of
+from .theatre import Drone, Filing, Scenario, UserSpec, position_of
+from .uss import Flight, Uss
 
 __all__ = ["Staged", "file_item", "stage"]
 
@@ -61,6 +71,7 @@ class Staged:
     incidents: int = 0
     escalated: str | None = None
     states: dict[str, int] = field(default_factory=dict)  # conflicts by state once staged
+    uss: Uss | None = None  # the USS, with its record of its intents (the simulation goes on from it)
 
 
 def file_item(service: Service, who: Principal, item_type: str, data: Any) -> dict[str, Any]:
@@ -73,7 +84,14 @@ def file_item(service: Service, who: Principal, item_type: str, data: Any) -> di
     return service.create_item(who, item_type, data, state="notified", key=key)[1]
 
 
-def stage(service: Service, clock: ManualClock, scenario: Scenario, passwords: dict[str, str]) -> Staged:
+def stage(
+    service: Service,
+    clock: ManualClock,
+    scenario: Scenario,
+    passwords: dict[str, str],
+    *,
+    native_base_url: str | None = None,
+) -> Staged:
     """Write the scenario's day up to ``scenario.now`` (``service`` runs on ``clock``; its
     database fresh and initialised).  ``passwords``: the people's (not the simulated users')."""
     rng = random.Random(scenario.seed)
@@ -81,8 +99,17 @@ def stage(service: Service, clock: ManualClock, scenario: Scenario, passwords: d
     out = Staged()
     clock.set(scenario.start - timedelta(minutes=5))
     service.set_policy(scenario.policy, by="demo")
+    if native_base_url is not None:
+        service.set_dss_settings(service.get_dss_settings() | {"native_base_url": native_base_url}, by="demo")
     for p in scenario.parties:
-        service.add_party(p.id, p.name, p.role, shares_with_observers=p.shares_with_observers, language=p.language)
+        service.add_party(
+            p.id,
+            p.name,
+            p.role,
+            shares_with_observers=p.shares_with_observers,
+            language=p.language,
+            protocol=p.protocol,
+        )
 
     def add(u: UserSpec) -> None:
         service.add_user(
@@ -99,8 +126,10 @@ def stage(service: Service, clock: ManualClock, scenario: Scenario, passwords: d
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(add, scenario.users))
     who = {u.id: service.principal_for(u.id) for u in scenario.users}
-    members = [p.id for p in scenario.parties if p.role == "member"]
+    members = [p.id for p in scenario.parties if p.role == "member" and p.protocol == "native"]
     other = {members[0]: members[1], members[1]: members[0]}
+    uss_spec = next((p for p in scenario.parties if p.protocol == "f3548"), None)
+    out.uss = uss = Uss(uss_spec.id, uss_spec.uss_base_url) if uss_spec is not None else None
 
     queue: list[tuple[datetime, int, Callable[[], None]]] = []
     seq = itertools.count()
@@ -148,6 +177,9 @@ def stage(service: Service, clock: ManualClock, scenario: Scenario, passwords: d
     def decide(c: dict[str, Any], t: datetime) -> None:
         cid = c["id"]
         a, b = c["a"]["party"], c["b"]["party"]
+        if a not in other or b not in other:  # with the USS: its members' side, in the sweeps below
+            out.conflicts[cid] = "uss"
+            return
         if now - t < _RECENT:
             out.conflicts[cid] = "open"
             if rng.random() < 0.5:
@@ -202,9 +234,43 @@ def stage(service: Service, clock: ManualClock, scenario: Scenario, passwords: d
 
     for n, f in enumerate(scenario.filings):
         at(f.at, file(n, f))
+
+    def fly(drone: Drone, flight: Flight, state: str) -> Callable[[], None]:
+        def run() -> None:
+            assert uss is not None
+            try:
+                uss.step(service, flight, state)
+            except DeconflictError as e:
+                out.refused.append(f"{uss.party} intent {drone.entity} ({state}): {e.field}: {e.reason}")
+
+        return run
+
+    def sweep() -> None:
+        """The members' operations cells see to the USS's notices and conflicts of more
+        than a few minutes ago (the last hour's are left for the people)."""
+        assert uss is not None
+        t = clock.now()
+        for party in members:
+            ops = who[f"{party}_ops"]
+            old = t - timedelta(minutes=5)
+            for n in service.list_notices(ops, pending=True, limit=1000)["notices"]:
+                if n["sender_party"] == uss.party and _at(n["at"]) < old:
+                    attempt(functools.partial(service.notice_action, ops, n["id"], "acknowledge"))
+            for c in service.list_conflicts(ops, state=["open"], party=party, limit=1000)["conflicts"]:
+                mine, theirs = (c["a"], c["b"]) if c["a"]["party"] == party else (c["b"], c["a"])
+                if theirs["party"] == uss.party and mine["acknowledged_at"] is None and _at(c["created_at"]) < old:
+                    attempt(functools.partial(service.conflict_action, ops, c["id"], "acknowledge"))
+
+    if uss is not None:
+        for drone in scenario.drones:
+            flight = Flight.of(drone)
+            for when, state in drone.steps:
+                at(when, fly(drone, flight, state))
     t = now - timedelta(hours=4)  # nothing falls due before: activities start from three hours ago
     while t < now:
         at(t, lambda: attempt(service.tick))
+        if uss is not None and now - t > _RECENT and (now - t) % timedelta(hours=1) == timedelta(0):
+            at(t + timedelta(minutes=1), sweep)  # hourly
         t += _TICK
     a, b = members
 
@@ -299,3 +365,7 @@ def stage(service: Service, clock: ManualClock, scenario: Scenario, passwords: d
 
 def _z(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,15 +1,21 @@
 """The demo's scenario: who takes part and what they file over one day — pure values.
 
 :func:`build` draws, for a seed and a moment ``now``, the same :class:`Scenario` every
-time: four parties (two members, a mediator and an observer, all with generic, invented
-names), their users, the agreement's policy, and the filings of the day in the order
+time: five parties (two members, a UTM service supplier — a USS, the third member, which
+speaks ASTM F3548-21 on ``/dss/v1`` — a mediator and an observer, all with generic,
+invented names), their users, the agreement's policy, and the filings of the day in the order
 they are made — the zones of both members (bases, training areas, restricted areas and
 protected humanitarian sites: hospitals, schools, aid warehouses), then activities
 (sorties, air corridors, convoys, maritime movements, humanitarian movements, sites and
 exercises) starting from a few hours before ``now`` over the next day, each filed ahead
 of its start by the notice the agreement asks (a few deliberately late).  Some
 activities are drawn as *twins* of an earlier activity of the other member — the same
-kind, nearly the same place and time — so the day holds conflicts for certain.
+kind, nearly the same place and time — so the day holds conflicts for certain.  And
+the USS's drone flights (:class:`Drone`): small circles low over the sea, 20–60 minutes
+each, some flown and ended, some in the air (one of them off its plan), most planned
+for the hours to come; a few drawn over or next to the members' low-level activities
+and zones, and one next to another of its own, so that the F3548 key rule and the
+agreement's conflicts both show.
 
 The shapes come from :mod:`deconflict.scenario`'s generic theatre, moved to
 :data:`CENTRE`: open ocean, far from any coast, so that no real territory is depicted.
@@ -20,6 +26,8 @@ from __future__ import annotations
 
 import math
 import random
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +35,7 @@ from typing import Any
 from ..model import (
     Activity,
     ActivityKind,
+    AltitudeBand,
     Circle,
     Corridor,
     Footprint,
@@ -42,8 +51,11 @@ from ..service import ItemInput
 
 __all__ = [
     "CENTRE",
+    "DRONE_CEILING_M",
     "HISTORY",
     "MEMBERS",
+    "USS",
+    "Drone",
     "Filing",
     "PartySpec",
     "Scenario",
@@ -51,7 +63,9 @@ __all__ = [
     "build",
     "demo_policy",
     "near",
+    "offset",
     "position_of",
+    "target",
 ]
 
 #: Where the theatre lies (longitude, latitude): the open North Atlantic, about
@@ -64,6 +78,37 @@ MEMBERS = (
     ("alpha", "Northern Coalition", "en", ("HERON", "KESTREL", "FALCON", "OSPREY", "PETREL")),
     ("bravo", "Southern Command", "ar", ("CEDAR", "OLIVE", "JUNIPER", "ACACIA", "TAMARISK")),
 )
+#: The UTM service supplier: ``(id, name, base URL)``.  It has no user: it acts on
+#: ``/dss/v1`` with its client's token, as a USS does.
+USS = ("skyway", "Skyway UTM (USS)", "https://skyway-utm.invalid/uss")
+#: The USS's flights of the day: ``(what becomes of it, where it is drawn)``, in this
+#: order — ``Ended``: flown and ended before ``now``; ``over``/``zone``: over a member's
+#: low-level activity / zone (their key needed); ``near``: within the agreement's
+#: separation of one, but not over it; ``own``: over the flight before it (its own key).
+_DRONES = (
+    ("Ended", "spread"),
+    ("Ended", "over"),
+    ("Ended", "spread"),
+    ("Activated", "over"),
+    ("Activated", "spread"),
+    ("Activated", "zone"),
+    ("Activated", "near"),
+    ("Activated", "spread"),
+    ("Nonconforming", "spread"),
+    ("Accepted", "over"),
+    ("Accepted", "spread"),
+    ("Accepted", "zone"),
+    ("Accepted", "spread"),
+    ("Accepted", "near"),
+    ("Accepted", "spread"),
+    ("Accepted", "over"),
+    ("Accepted", "spread"),
+    ("Accepted", "own"),
+    ("Accepted", "spread"),
+    ("Accepted", "spread"),
+)
+#: A drone's ceiling (metres above the WGS84 ellipsoid, over the sea: above the surface).
+DRONE_CEILING_M = 120.0
 
 _ACTIVITY_LABEL = {
     ActivityKind.AIR_SORTIE: "Sortie",
@@ -96,6 +141,8 @@ class PartySpec:
     role: str  # member | mediator | observer
     language: str = "en"
     shares_with_observers: bool = False
+    protocol: str = "native"  # native | f3548 (a USS)
+    uss_base_url: str = ""  # a USS's base URL (F3548 ``uss_base_url``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +168,29 @@ class Filing:
 
 
 @dataclass(frozen=True, slots=True)
+class Drone:
+    """One flight of the USS: its operational intent (``entity``, a UUIDv4; one circle
+    volume) and the writes its USS makes, ``steps``: ``(when, F3548 state)`` in order,
+    ``"Ended"`` for the DELETE that ends it.  ``constraints``: its subscription asks for
+    constraint notifications (so zones need a key too); ``placed``: where it was drawn
+    (one of ``spread``, ``over``, ``zone``, ``near``, ``own``: see :data:`_DRONES`);
+    ``near``: the index in :attr:`Scenario.filings` of the item it was drawn over or
+    next to."""
+
+    entity: str
+    volume: Volume4D
+    steps: tuple[tuple[datetime, str], ...]
+    constraints: bool = False
+    placed: str = "spread"  # spread | over | zone | near | own
+    near: int | None = None
+
+    @property
+    def state(self) -> str:
+        """Its last state once every step is written."""
+        return self.steps[-1][1]
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     seed: int
     now: datetime
@@ -128,6 +198,7 @@ class Scenario:
     users: tuple[UserSpec, ...]
     policy: dict[str, Any]
     filings: tuple[Filing, ...] = field(default=())
+    drones: tuple[Drone, ...] = field(default=())
 
     @property
     def start(self) -> datetime:
@@ -152,6 +223,7 @@ def _parties() -> tuple[PartySpec, ...]:
     return (
         PartySpec(a, a_name, "member", a_lang, shares_with_observers=True),
         PartySpec(b, b_name, "member", b_lang),
+        PartySpec(USS[0], USS[1], "member", "en", protocol="f3548", uss_base_url=USS[2]),
         PartySpec("mediator", "Joint Mediation Cell", "mediator", "en"),
         PartySpec("observer", "Field Observer Mission", "observer", "en"),
     )
@@ -255,7 +327,97 @@ def build(seed: int, activities: int, now: datetime) -> Scenario:
         user = f"{a.party}_ops" if rng.random() < 0.3 else f"{a.party}_liaison"
         src = twin_src[k]
         filings.append(Filing(filed, user, a.party, "activity", data, position[src] if src is not None else None))
-    return Scenario(seed, now, _parties(), _users(), demo_policy(), tuple(filings))
+    drones = _drones(random.Random(f"{seed}:{USS[0]}"), now, filings)
+    return Scenario(seed, now, _parties(), _users(), demo_policy(), tuple(filings), drones)
+
+
+def _drones(rng: random.Random, now: datetime, filings: list[Filing]) -> tuple[Drone, ...]:
+    """The USS's flights of :data:`_DRONES`, written over the last hours up to ``now``."""
+    out: list[Drone] = []
+
+    def minutes(lo: float, hi: float) -> timedelta:
+        return timedelta(minutes=round(rng.uniform(lo, hi)))
+
+    for final, placed in _DRONES:
+        if final == "Ended":
+            start = now - minutes(80, 200)
+            end = start + minutes(20, 60)
+            steps = [(start - minutes(10, 40), "Accepted"), (start, "Activated"), (end - minutes(2, 8), "Ended")]
+        elif final == "Accepted":
+            start = now + minutes(10, 240)
+            end = start + minutes(20, 60)
+            steps = [(now - minutes(5, 150), "Accepted")]
+        else:  # in the air now, for at least another quarter of an hour
+            start = now - minutes(6, 25)
+            flown = (now - start) / timedelta(minutes=1)
+            end = start + minutes(max(20.0, flown + 15), 60)
+            steps = [(start - minutes(10, 40), "Accepted"), (start, "Activated")]
+            if final == "Nonconforming":
+                steps.append((start + minutes(2, flown - 2), "Nonconforming"))
+        window = TimeWindow(start, end)
+        radius = round(rng.uniform(200, 800), -1)
+        lon0, lat0 = CENTRE
+        centre = (round(lon0 + rng.uniform(-2.0, 2.0), 5), round(lat0 + rng.uniform(-1.4, 1.4), 5))
+        near_index: int | None = None
+        constraints = rng.random() < 0.25
+        if placed == "own" and out:
+            before = out[-1]
+            centre = offset(rng, _centre_of(before.volume.footprint), rng.uniform(0, 150))
+            window = TimeWindow(before.volume.window.start + minutes(5, 15), before.volume.window.end + minutes(5, 15))
+            steps = [(min(before.steps[0][0] + minutes(3, 20), now - timedelta(minutes=1)), "Accepted")]
+        elif placed != "spread":
+            found = target(rng, filings, window, steps[0][0], zone=placed == "zone")
+            if found is not None:
+                near_index, point, reach = found
+                centre = point if placed != "near" else offset(rng, point, reach + radius + rng.uniform(200, 700))
+                constraints = constraints or placed == "zone"
+            else:
+                placed = "spread"
+        entity = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        volume = Volume4D(Circle(centre, radius), AltitudeBand(0.0, DRONE_CEILING_M), window)
+        out.append(Drone(entity, volume, tuple(steps), constraints, placed, near_index))
+    return tuple(out)
+
+
+def target(
+    rng: random.Random, filings: Sequence[Filing], window: TimeWindow, before: datetime, *, zone: bool
+) -> tuple[int, tuple[float, float], float] | None:
+    """A member's low-level item (a zone, else an activity) filed before ``before`` with a
+    volume live all through ``window``: ``(its index, a point of its outline, its reach
+    from that point in metres)``, or ``None``."""
+    candidates: list[tuple[int, Volume4D]] = []
+    for n, f in enumerate(filings):
+        if (f.item_type == "zone") != zone or f.at >= before:
+            continue
+        for v in f.data.volumes:
+            if v.altitude.lower_m < DRONE_CEILING_M and v.window.start <= window.start and v.window.end >= window.end:
+                candidates.append((n, v))
+                break
+    if not candidates:
+        return None
+    n, v = rng.choice(candidates)
+    fp = v.footprint
+    if isinstance(fp, Circle):  # somewhere inside it
+        inside = rng.uniform(0, 0.7 * fp.radius_m)
+        return n, offset(rng, fp.center, inside), fp.radius_m - inside
+    if isinstance(fp, Polygon):
+        return n, rng.choice(fp.vertices), 0.0
+    return n, rng.choice(fp.path), fp.half_width_m
+
+
+def _centre_of(fp: Footprint) -> tuple[float, float]:
+    lat, lon = _position(fp)
+    return (lon, lat)
+
+
+def offset(rng: random.Random, point: tuple[float, float], metres: float) -> tuple[float, float]:
+    """``point`` (lon, lat) moved ``metres`` in a random direction."""
+    heading = rng.uniform(0, 2 * math.pi)
+    lon, lat = point
+    return (
+        round(lon + metres * math.cos(heading) / (111_320.0 * math.cos(math.radians(lat))), 6),
+        round(lat + metres * math.sin(heading) / 110_574.0, 6),
+    )
 
 
 def _twin(rng: random.Random, original: Activity, own_id: str, party: str) -> Activity:
@@ -290,7 +452,10 @@ def _moved(fp: Footprint, dx: float, dy: float) -> Footprint:
 
 def position_of(data: ItemInput) -> tuple[float, float]:
     """A representative point (lat, lon) of an item: its first volume's centre or first vertex."""
-    fp = data.volumes[0].footprint
+    return _position(data.volumes[0].footprint)
+
+
+def _position(fp: Footprint) -> tuple[float, float]:
     if isinstance(fp, Circle):
         lon, lat = fp.center
     elif isinstance(fp, Polygon):

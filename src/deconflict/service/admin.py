@@ -41,7 +41,7 @@ from ..policy import Policy
 from ..store.schema import parties, settings, signing_keys, trusted_issuers, users, uss_clients
 from ..wire import rfc3339
 from .core import Body, Principal, Result, ServiceBase
-from .errors import NotAuthenticated, NotFound, StateConflict
+from .errors import Forbidden, NotAuthenticated, NotFound, StateConflict
 
 __all__ = ["AUDIENCE", "PARTY_ROLES", "PROTOCOLS", "USER_ROLES", "AdminMixin"]
 
@@ -338,8 +338,8 @@ class AdminMixin(ServiceBase):
         """Trust an external identity provider's tokens (replacing its earlier entry).
 
         ``party_from="claim"``: the party is the token's ``party_claim``; ``"sub"`` (an
-        ASTM F3548-21 authority): the party is the one its ``sub`` is bound to
-        (:meth:`add_uss_client`), else the party whose id is the ``sub``.  ``audiences``
+        ASTM F3548-21 authority): the party is the one its ``(iss, sub)`` is bound to
+        (:meth:`add_uss_client`); an unbound client is not authenticated.  ``audiences``
         are further accepted ``aud`` values (F3548: the DSS's host names), ``max_ttl_s``
         the longest lifetime accepted (none: no limit)."""
         if party_from not in PARTY_SOURCES:
@@ -449,8 +449,10 @@ class AdminMixin(ServiceBase):
 
         An F3548 client's token (its issuer's ``party_from`` is ``"sub"``) stands for
         ``Principal(sub, party, party role, "client", the token's F3548 scopes, party
-        language)``, the party being the one the ``sub`` is bound to, else the party called
-        ``sub``."""
+        language, "f3548")``, the party being the one its ``(iss, sub)`` is bound to by
+        :meth:`add_uss_client`; a client without a binding is not authenticated (a ``sub``
+        that happens to name a party stands for nothing).  Such a principal may use only the
+        F3548 interface (``/dss/v1``): the native API refuses it."""
         if not token:
             raise NotAuthenticated("authorization", "a bearer token is required (Authorization: Bearer …)")
         try:
@@ -464,13 +466,16 @@ class AdminMixin(ServiceBase):
                         (uss_clients.c.issuer == claims.issuer) & (uss_clients.c.sub == claims.subject)
                     )
                 ).scalar_one_or_none()
-                party_id = bound if bound is not None else claims.subject
-                party = conn.execute(sa.select(parties).where(parties.c.id == party_id)).first()
-                if party is None:
-                    raise NotAuthenticated("authorization", f"the token's client {claims.subject!r} is not a USS here")
+                if bound is None:
+                    raise NotAuthenticated(
+                        "authorization",
+                        f"the token's client {claims.subject!r} of issuer {claims.issuer!r} is not bound to a USS here"
+                        " (deconflict uss add-client)",
+                    )
+                uss = conn.execute(sa.select(parties).where(parties.c.id == bound)).one()
                 # an F3548 authority grants the F3548 scopes, never the native API's
                 scopes = claims.scopes & F3548_SCOPES
-                return Principal(claims.subject, party.id, party.role, "client", scopes, party.language)
+                return Principal(claims.subject, uss.id, uss.role, "client", scopes, uss.language, "f3548")
             party = conn.execute(sa.select(parties).where(parties.c.id == claims.party)).first()
             if party is None:
                 raise NotAuthenticated("authorization", f"the token's party {claims.party!r} is not a party here")
@@ -488,6 +493,18 @@ class AdminMixin(ServiceBase):
             raise NotAuthenticated("authorization", "the token's user is unknown or deactivated")
         allowed = frozenset(u.scopes or []) if u.role == "client" else ROLE_SCOPES[u.role]
         return Principal(u.id, party.id, party.role, u.role, claims.scopes & allowed, u.language)
+
+    def authenticate_native(self, token: str | None) -> Principal:
+        """:meth:`authenticate` for the native API (``/v1``, its stream): an F3548 client's
+        token is authentic there but refused (:class:`Forbidden`): it uses ``/dss/v1`` only."""
+        who = self.authenticate(token)
+        if who.protocol == "f3548":
+            raise Forbidden(
+                "authorization",
+                f"the token is an F3548 client's ({who.user_id!r}, acting for {who.party_id!r}): "
+                "it may use only the F3548 DSS interface (/dss/v1), not the native API",
+            )
+        return who
 
     def principal_for(self, user_id: str) -> Principal:
         """The operator acting as ``user_id`` (the CLI), with the user's full role scopes."""

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pyproj import Geod
 from sqlalchemy.engine import Connection, Row
 
 from ..engine import Engine
@@ -110,6 +111,7 @@ class Principal:
     role: str  # liaison | commander | read_only | client
     scopes: frozenset[str]
     language: str = "en"
+    protocol: str = "native"  # native | f3548 (an F3548 DSS client: /dss/v1 only)
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
@@ -171,16 +173,57 @@ def bounding_box(volumes: Sequence[Volume4D]) -> tuple[float, float, float, floa
         else:
             points = fp.vertices if isinstance(fp, Polygon) else fp.path
             pad = (fp.half_width_m / 110_000.0) * 3 if isinstance(fp, Corridor) else 0.0
+            edges = [*points, points[0]] if isinstance(fp, Polygon) else list(points)
+            south, north = _edge_latitudes(edges)
             lons += [p[0] - pad for p in points] + [p[0] + pad for p in points]
-            lats += [p[1] - pad for p in points] + [p[1] + pad for p in points]
+            lats += [south - pad, north + pad]
             if any(abs(a[0] - b[0]) > 180 for a, b in itertools.pairwise(points)):
                 lons += [-180.0, 180.0]
+            if isinstance(fp, Polygon) and _encircles_pole(edges):
+                lons += [-180.0, 180.0]
+                lats.append(90.0 if sum(p[1] for p in points) > 0 else -90.0)
     lo_lon, hi_lon = min(lons), max(lons)
     if lo_lon < -180 or hi_lon > 180:
         lo_lon, hi_lon = -180.0, 180.0
     return lo_lon, hi_lon, max(-90.0, min(lats)), min(90.0, max(lats))
 
 
+_FLATTENING = 1 / 298.257223563  # WGS84
+_EDGE_MARGIN_DEG = 1e-7  # rounding
+
+
+def _edge_latitudes(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """The southmost and northmost latitudes reached by the geodesics joining consecutive
+    ``points`` — not only at the points: a geodesic between two points at one latitude
+    bows towards the pole (about 230 m over an 83 km edge at 60°N), and a box of the
+    vertices alone would miss that strip.  Exact, by Clairaut's relation: an edge whose
+    heading turns from poleward to equatorward passes its vertex, at reduced latitude
+    ``acos(cos β₁ · |sin α₁|)``."""
+    lats = [p[1] for p in points]
+    for (lon1, lat1), (lon2, lat2) in itertools.pairwise(points):
+        az12, az21, dist = _GEOD.inv(lon1, lat1, lon2, lat2)
+        if dist < 0.01:  # the same point (to a centimetre): no heading to speak of
+            continue
+        start, end = math.cos(math.radians(az12)), -math.cos(math.radians(az21))  # northward components
+        if (start > 0) == (end > 0) or start == 0 or end == 0:
+            continue  # no turn: the ends are the extremes
+        beta1 = math.atan((1 - _FLATTENING) * math.tan(math.radians(lat1)))
+        beta_v = math.acos(min(1.0, abs(math.cos(beta1) * math.sin(math.radians(az12)))))
+        lat_v = math.degrees(math.atan(math.tan(beta_v) / (1 - _FLATTENING)))
+        lats.append(lat_v if start > 0 else -lat_v)
+    return max(-90.0, min(lats) - _EDGE_MARGIN_DEG), min(90.0, max(lats) + _EDGE_MARGIN_DEG)
+
+
+def _encircles_pole(ring: Sequence[tuple[float, float]]) -> bool:
+    """Whether a closed ring winds around a pole (its longitudes, unwrapped, turn 360°)."""
+    turn = 0.0
+    for (lon1, _), (lon2, _) in itertools.pairwise(ring):
+        turn += (lon2 - lon1 + 180.0) % 360.0 - 180.0
+    return abs(turn) > 180.0
+
+
+_GEOD = Geod(ellps="WGS84")
+_MIN_BOX_DEG = 1e-4
 _ENVELOPE_STEPS = 16  # vertices per side: a geodesic between close vertices sags by centimetres
 
 
@@ -193,6 +236,24 @@ def envelope(activity: Activity) -> Activity:
     is no polygon)."""
     west, east, south, north = bounding_box(activity.volumes)
     if east - west >= 180 or south <= -89.5 or north >= 89.5:
+        return activity
+    # a geodesic between two ring points on one parallel bows poleward by about
+    # L²·tan(φ)/(8R): on the equatorward side that is into the box — move that side out by
+    # twice as much (L: the ring's step along the parallel)
+    for_lat = max(abs(south), abs(north))
+    step_m = (east - west) / _ENVELOPE_STEPS * 111_320.0 * math.cos(math.radians(min(abs(south), abs(north))))
+    sag_deg = 2 * step_m**2 * math.tan(math.radians(for_lat)) / (8 * 6_371_000.0) / 110_000.0
+    south, north = max(-90.0, south - sag_deg), min(90.0, north + sag_deg)
+    # a point (a circle of radius 0, a corridor of width 0 along a meridian or a parallel)
+    # has a box without area: give it ten metres or so, so that the ring is a polygon
+    if east - west < _MIN_BOX_DEG:
+        west, east = west - _MIN_BOX_DEG, east + _MIN_BOX_DEG
+    if north - south < _MIN_BOX_DEG:
+        south, north = south - _MIN_BOX_DEG, north + _MIN_BOX_DEG
+    # and a decimetre all round: a point on the box's edge meets the activity exactly, which
+    # floating point may or may not see; a point just inside is seen
+    west, east, south, north = west - 1e-6, east + 1e-6, south - 1e-6, north + 1e-6
+    if west < -180 or east > 180 or south <= -89.5 or north >= 89.5:
         return activity
     ring: list[tuple[float, float]] = []
     for i in range(_ENVELOPE_STEPS):

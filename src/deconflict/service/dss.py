@@ -13,7 +13,7 @@ write (``docs/design/dss.md`` §1–§2, §4).  What differs is the rule set:
 * the **states** of :data:`.dss_types.DSS_TRANSITIONS`; a USS that availability
   arbitration declared Down may not create, keep or move an intent in Accepted or
   Activated, nor delete one (412).
-* the **answers**: F3548 documents (the OVN only for the manager), ``subscribers`` to
+* the **answers**: F3548 documents (the OVN only for the manager's party), ``subscribers`` to
   notify (:mod:`.dss_subscriptions` counts every change in the notification indices),
   and the spec's own statuses (:class:`.dss_types.DssError`).
 
@@ -47,8 +47,8 @@ from ..store.schema import (
     uss_clients,
 )
 from ..wire import reject_nul, rfc3339, volumes_from_json
-from .core import LIVE_ACTIVITY, LIVE_ZONE, Body, Principal, Result, bounding_box, new_id, new_version
-from .dss_subscriptions import DssSubscriptionsMixin
+from .core import LIVE_ACTIVITY, LIVE_ZONE, Body, Principal, Result, bounding_box, is_live, new_id, new_version
+from .dss_subscriptions import DssSubscriptionsMixin, _member
 from .dss_types import (
     AA,
     AVAILABILITIES,
@@ -337,18 +337,25 @@ class DssMixin(DssSubscriptionsMixin):
     # --- USS availability -----------------------------------------------------------------
 
     def dss_get_availability(self, principal: Principal, uss_id: str) -> Body:
+        """A USS's availability: the arbitration record under ``uss_id``, else that of the
+        party ``uss_id`` names (a client ``sub`` bound to it, or its id; the latest where
+        several); without one, ``Down`` while the party's channel is down (a native party
+        gone silent), else ``Unknown`` — version ``""`` (nothing arbitrated)."""
         require_any(principal, *_AVAILABILITY_READ)
         _check_uss_id(uss_id)
         with self.store.read() as conn:
-            row = conn.execute(sa.select(uss_availability).where(uss_availability.c.uss_id == uss_id)).first()
-        if row is None:
-            return {"status": {"uss": uss_id, "availability": "Unknown"}, "version": ""}
-        return {"status": {"uss": uss_id, "availability": row.availability}, "version": row.version}
+            row, party = self._dss_availability_record(conn, uss_id)
+            if row is not None:
+                return {"status": {"uss": uss_id, "availability": row.availability}, "version": row.version}
+            availability = self._dss_availability(conn).get(party.id, "Unknown") if party is not None else "Unknown"
+        return {"status": {"uss": uss_id, "availability": availability}, "version": ""}
 
     def dss_set_availability(self, principal: Principal, uss_id: str, body: Mapping[str, Any]) -> Body:
-        """Arbitrate a USS's availability.  When ``uss_id`` is a party's (its client ``sub``,
-        else its id), Down takes the party's channel down (its activities count at their
-        worst case, everyone is told) and Normal or Unknown brings it back up."""
+        """Arbitrate a USS's availability.  When ``uss_id`` names an F3548 party (a client
+        ``sub`` bound to it, or its id), Down takes the party's channel down (its activities
+        count at their worst case, everyone is told) and Normal or Unknown brings it back
+        up; the record changed is the one :meth:`dss_get_availability` answers with.  A
+        native party's availability is its heartbeats' (400, nothing written)."""
         require_any(principal, *_AVAILABILITY_WRITE)
         _member(principal)
         _check_uss_id(uss_id)
@@ -364,7 +371,12 @@ class DssMixin(DssSubscriptionsMixin):
 
         def run(conn: Connection) -> Result:
             now = self.clock.now()
-            row = conn.execute(sa.select(uss_availability).where(uss_availability.c.uss_id == uss_id)).first()
+            row, party_row = self._dss_availability_record(conn, uss_id)
+            if party_row is not None and party_row.protocol != "f3548":
+                named = "" if party_row.id == uss_id else f" (a client of {party_row.id!r})"
+                raise DssError(
+                    400, "uss_id", f"{uss_id!r}{named} is a native party; its liveness follows its heartbeats"
+                )
             current = row.version if row is not None else ""
             if old_version != current:
                 raise DssError(
@@ -373,7 +385,7 @@ class DssMixin(DssSubscriptionsMixin):
                     f"{old_version!r} does not match the current version of {uss_id!r}'s availability "
                     f"({current!r}); read it again",
                 )
-            party = self._dss_uss_party(conn, uss_id)
+            party = party_row.id if party_row is not None else None
             version = new_version()
             values = dict(
                 availability=availability,
@@ -384,8 +396,8 @@ class DssMixin(DssSubscriptionsMixin):
             )
             if row is None:
                 conn.execute(uss_availability.insert(), dict(uss_id=uss_id, **values))
-            else:
-                conn.execute(uss_availability.update().where(uss_availability.c.uss_id == uss_id).values(**values))
+            else:  # under uss_id, or the party's record that uss_id was answered with
+                conn.execute(uss_availability.update().where(uss_availability.c.uss_id == row.uss_id).values(**values))
             if party is not None:
                 self._dss_drive_liveness(conn, party, availability == "Down", now)
             self._emit(
@@ -475,6 +487,8 @@ class DssMixin(DssSubscriptionsMixin):
         what = _WHAT[item_type]
         row = conn.execute(sa.select(items).where(items.c.dss_id == dss_id)).first()
         if ovn is None:
+            if row is not None and row.state != "draft" and not is_live(row.item_type, row.state):
+                raise DssError(409, "entityid", f"{dss_id} belongs to an ended {_WHAT[row.item_type]}; use a new id")
             if row is not None:
                 raise DssError(409, "entityid", f"an entity {dss_id} exists already; update it at its OVN")
             return None
@@ -482,7 +496,7 @@ class DssMixin(DssSubscriptionsMixin):
             raise DssError(409, "ovn", f"does not match the current OVN of {what} {dss_id}: there is none")
         if row.party_id != principal.party_id:
             raise DssError(
-                403, "entityid", f"{what} {dss_id} is managed by {row.party_id!r}; a USS changes only its own"
+                403, "entityid", f"{what} {dss_id} is managed by {self._dss_manager(row)!r}; a USS changes only its own"
             )
         if row.version != ovn:
             raise DssError(409, "ovn", f"does not match the current OVN of {what} {dss_id}; read it again")
@@ -495,7 +509,9 @@ class DssMixin(DssSubscriptionsMixin):
         if row is None or not self._dss_visible(conn, principal, row):
             raise DssError(404, "entityid", f"no {what} {dss_id}")
         if row.party_id != principal.party_id:
-            raise DssError(403, "entityid", f"{what} {dss_id} is managed by {row.party_id!r}; a USS ends only its own")
+            raise DssError(
+                403, "entityid", f"{what} {dss_id} is managed by {self._dss_manager(row)!r}; a USS ends only its own"
+            )
         if row.version != ovn:
             raise DssError(409, "ovn", f"does not match the current OVN of {what} {dss_id}; read it again")
         return row
@@ -528,6 +544,10 @@ class DssMixin(DssSubscriptionsMixin):
         def run(conn: Connection) -> Result:
             now = self.clock.now()
             limits = self._dss_limits(conn)
+            # a missing time_start is now; a missing time_end, the longest query after the start
+            start = now
+            if isinstance(aoi, Mapping) and aoi.get("time_start") is not None:
+                start = f3548.parse_time(aoi["time_start"], "area_of_interest.time_start")
             area = f3548.parse_volume(
                 aoi,
                 "area_of_interest",
@@ -535,7 +555,7 @@ class DssMixin(DssSubscriptionsMixin):
                 need_time=False,
                 need_altitude=False,
                 default_start=now,
-                default_end=now + timedelta(seconds=limits.query_max_duration_s),
+                default_end=start + timedelta(seconds=limits.query_max_duration_s),
             )
             window = area.window
             if (window.end - window.start).total_seconds() > limits.query_max_duration_s:
@@ -648,15 +668,28 @@ class DssMixin(DssSubscriptionsMixin):
         )
         return self._dss_subscribers([r for r in affected if r.id in alive])
 
-    def _dss_uss_party(self, conn: Connection, uss_id: str) -> str | None:
-        """The party a USS id names: its client ``sub`` (uss_clients), else a party's id."""
+    def _dss_uss_party(self, conn: Connection, uss_id: str) -> Row[Any] | None:
+        """The party a USS id names: the one its client ``sub`` is bound to (uss_clients),
+        else the party of that id."""
         mapped = conn.execute(
             sa.select(uss_clients.c.party_id).where(uss_clients.c.sub == uss_id).order_by(uss_clients.c.issuer)
         ).first()
-        if mapped is not None:
-            return str(mapped.party_id)
-        own = conn.execute(sa.select(parties.c.id).where(parties.c.id == uss_id)).first()
-        return str(own.id) if own is not None else None
+        party_id = mapped.party_id if mapped is not None else uss_id
+        return conn.execute(sa.select(parties).where(parties.c.id == party_id)).first()
+
+    def _dss_availability_record(self, conn: Connection, uss_id: str) -> tuple[Row[Any] | None, Row[Any] | None]:
+        """The availability record for ``uss_id`` — its own, else the latest of the party
+        it names (as :meth:`_dss_availability` ranks them) — and that party."""
+        party = self._dss_uss_party(conn, uss_id)
+        row = conn.execute(sa.select(uss_availability).where(uss_availability.c.uss_id == uss_id)).first()
+        if row is None and party is not None:
+            row = conn.execute(
+                sa.select(uss_availability)
+                .where(uss_availability.c.party_id == party.id)
+                .order_by(uss_availability.c.updated_at.desc(), uss_availability.c.uss_id.desc())
+                .limit(1)
+            ).first()
+        return row, party
 
     def _dss_drive_liveness(self, conn: Connection, party: str, down: bool, now: datetime) -> None:
         """Availability arbitration drives the party's channel (design D6): Down takes it
@@ -681,13 +714,6 @@ class DssMixin(DssSubscriptionsMixin):
 
 
 # --- request helpers ----------------------------------------------------------------------
-
-
-def _member(principal: Principal) -> None:
-    if principal.party_role != "member":
-        raise DssError(
-            403, "party", f"only member parties write on the DSS; {principal.party_id!r} is a {principal.party_role}"
-        )
 
 
 def _object(value: object, field: str) -> Mapping[str, Any]:

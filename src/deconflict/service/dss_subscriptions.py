@@ -51,7 +51,7 @@ from ..model import (
     ZoneKind,
 )
 from ..policy import LateNotice
-from ..store.schema import dss_subscriptions, items, settings, uss_availability
+from ..store.schema import dss_subscriptions, items, liveness, settings, uss_availability
 from ..wire import volumes_from_json, volumes_to_json
 from .core import LIVE_ACTIVITY, LIVE_ZONE, Body, Principal, Result, bounding_box, envelope, is_live, new_version
 from .dss_types import CP, NATIVE_TO_STATE, NULL_SUBSCRIPTION_ID, SC, DssError, DssLimits, require_any
@@ -116,8 +116,11 @@ class DssSubscriptionsMixin(LivenessMixin):
     # --- documents ----------------------------------------------------------------------
 
     def _dss_availability(self, conn: Connection) -> dict[str, str]:
-        """Each party's F3548 availability (``Unknown`` unless arbitrated)."""
+        """Each party's F3548 availability: its latest arbitration; without one, ``Down``
+        while its channel is down (a native party gone silent), else ``Unknown``."""
         out = dict.fromkeys(self._parties(conn), "Unknown")
+        for party in conn.execute(sa.select(liveness.c.party_id).where(liveness.c.state == "down")).scalars():
+            out[party] = "Down"
         rows = conn.execute(
             sa.select(uss_availability.c.party_id, uss_availability.c.availability)
             .where(uss_availability.c.party_id.is_not(None))
@@ -126,6 +129,13 @@ class DssSubscriptionsMixin(LivenessMixin):
         for r in rows:  # the latest setting wins where several USS ids name one party
             out[r.party_id] = r.availability
         return out
+
+    @staticmethod
+    def _dss_manager(row: Row[Any]) -> str:
+        """An entity's F3548 ``manager``: the client (token ``sub``) that created it, for an
+        entity a USS wrote through the DSS (it has a ``uss_base_url``); for a native item,
+        its party.  Who may change it, and who sees its OVN, is still its party."""
+        return str(row.created_by) if row.uss_base_url is not None else str(row.party_id)
 
     def _dss_oir_document(
         self, row: Row[Any], principal: Principal, availability: Mapping[str, str], limits: DssLimits
@@ -136,7 +146,7 @@ class DssSubscriptionsMixin(LivenessMixin):
         state = NATIVE_TO_STATE.get(row.state) or ("Activated" if row.state == "completed" else "Accepted")
         doc: Body = {
             "id": row.dss_id,
-            "manager": row.party_id,
+            "manager": self._dss_manager(row),
             "uss_availability": availability.get(row.party_id, "Unknown"),
             "version": row.version_no,
             "state": state,
@@ -157,7 +167,7 @@ class DssSubscriptionsMixin(LivenessMixin):
         """A zone as a ``ConstraintReference`` (L856–L909); the OVN only to its manager."""
         doc: Body = {
             "id": row.dss_id,
-            "manager": row.party_id,
+            "manager": self._dss_manager(row),
             "uss_availability": availability.get(row.party_id, "Unknown"),
             "version": row.version_no,
         }
@@ -509,10 +519,11 @@ class DssSubscriptionsMixin(LivenessMixin):
             return {"subscription": self._dss_subscription_document(conn, row)}
 
     def dss_put_subscription(self, principal: Principal, sid: str, version: str | None, body: Any) -> Body:
-        """Create (``version`` None) or update a subscription; 200 either way (L3038).
-        The response lists the live entities its volume meets, per flag (OVNs of the
-        caller's own only)."""
+        """Create (``version`` None) or update a subscription (member parties only); 200
+        either way (L3038).  The response lists the live entities its volume meets, per
+        flag, that the caller may see (OVNs of the caller's own only)."""
         require_any(principal, {CP}, {SC})
+        _member(principal)
         sid = f3548.uuid4(sid, "subscriptionid")
         doc = _body(body)
         url = _base_url(doc.get("uss_base_url"), "uss_base_url")
@@ -595,11 +606,13 @@ class DssSubscriptionsMixin(LivenessMixin):
                 oirs = [
                     self._dss_oir_document(r, principal, availability, limits)
                     for r in self._dss_entities_meeting(conn, "activity", [volume])
+                    if self._can_see_item(conn, principal, r)
                 ]
             if for_constraints:
                 constraints = [
                     self._dss_constraint_document(r, principal, availability, limits)
                     for r in self._dss_entities_meeting(conn, "zone", [volume])
+                    if self._can_see_item(conn, principal, r)
                 ]
             return 200, {
                 "subscription": self._dss_subscription_document(conn, row),
@@ -703,6 +716,14 @@ class DssSubscriptionsMixin(LivenessMixin):
 # --- helpers --------------------------------------------------------------------------------
 
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _member(principal: Principal) -> None:
+    """Only member parties write on the DSS (403)."""
+    if principal.party_role != "member":
+        raise DssError(
+            403, "party", f"only member parties write on the DSS; {principal.party_id!r} is a {principal.party_role}"
+        )
 
 
 def _body(body: Any) -> Mapping[str, Any]:

@@ -617,10 +617,16 @@ class ItemsMixin(ServiceBase):
         new_version_too: bool = True,
         key: Sequence[str] = (),
     ) -> Row[Any]:
-        values: dict[str, Any] = {"state": state, "rev": self._next_rev(conn), "updated_at": now}
+        # ``version_no`` (the F3548 ``version``) counts every change, a state change that
+        # keeps the OVN (``new_version_too=False``) included
+        values: dict[str, Any] = {
+            "state": state,
+            "rev": self._next_rev(conn),
+            "updated_at": now,
+            "version_no": old.version_no + 1,
+        }
         if new_version_too:
             values["version"] = new_version()
-            values["version_no"] = old.version_no + 1
         if state == "notified" and old.notified_at is None:
             values["notified_at"] = now
         if verdict is not None:

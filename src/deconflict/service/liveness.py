@@ -42,6 +42,7 @@ from ..model import Activity
 from ..store.schema import items, liveness, parties
 from ..wire import rfc3339, rfc3339_or_none
 from .core import LIVE_ACTIVITY, Body, Principal, Result, envelope, to_model
+from .errors import Forbidden
 from .hotline import HotlineMixin
 
 __all__ = ["LivenessMixin"]
@@ -57,11 +58,25 @@ class LivenessMixin(HotlineMixin):
     # --- heartbeats ---------------------------------------------------------------------
 
     def heartbeat(self, principal: Principal) -> Body:
-        """Record that ``principal``'s party is on the channel; its state as a result."""
+        """Record that ``principal``'s party is on the channel; its state as a result.
+
+        An F3548 USS (a party of ``protocol`` ``"f3548"``, or any F3548 client's principal)
+        sends none: its availability is arbitrated (``/dss/v1/uss_availability``), so its
+        heartbeat is refused (:class:`Forbidden`) and nothing is written."""
         now = self.clock.now()
         last = self._heartbeats.get(principal.party_id)
         if last is not None and now - last < timedelta(seconds=self.policy.heartbeat_s / 4):
             return {"party": principal.party_id, "state": "up", "recorded": False, "at": rfc3339(now)}
+        with self.store.read() as conn:
+            protocol = conn.execute(
+                sa.select(parties.c.protocol).where(parties.c.id == principal.party_id)
+            ).scalar_one_or_none()
+        if principal.protocol == "f3548" or protocol == "f3548":
+            raise Forbidden(
+                "party",
+                f"{principal.party_id!r} is an F3548 USS: its availability is arbitrated "
+                "(/dss/v1/uss_availability), not kept by heartbeats",
+            )
 
         def run(conn: Connection) -> Result:
             row = conn.execute(sa.select(liveness).where(liveness.c.party_id == principal.party_id)).first()

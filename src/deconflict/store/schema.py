@@ -196,8 +196,8 @@ trusted_issuers = Table(
     Column("public_pem", Text, nullable=False),
     Column("algorithms", JSON, nullable=False),
     Column("party_claim", String(64), nullable=False),
-    # claim: the party is the token's ``party_claim``; sub: looked up in uss_clients by
-    # (issuer, sub), else the party whose id is the sub (F3548 tokens carry no party)
+    # claim: the party is the token's ``party_claim``; sub: the party uss_clients binds
+    # (issuer, sub) to — no binding, no access (F3548 tokens carry no party)
     Column("party_from", String(8), nullable=False, default="claim", server_default="claim"),
     Column("audiences", JSON, nullable=True),  # further accepted audiences (host names)
     Column("max_ttl_s", Float, nullable=True),  # refuse tokens living longer (exp - iat)
