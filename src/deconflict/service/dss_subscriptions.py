@@ -423,10 +423,21 @@ class DssSubscriptionsMixin(LivenessMixin):
         same = all(getattr(row, k) == v for k, v in values.items())
         if same:
             return
-        values.update(version=new_version(), updated_at=now)
-        conn.execute(dss_subscriptions.update().where(dss_subscriptions.c.id == row.id).values(**values))
-        after = conn.execute(sa.select(dss_subscriptions).where(dss_subscriptions.c.id == row.id)).one()
-        self._dss_emit(conn, "updated", after, principal)
+        self._dss_update_subscription(conn, row.id, values, now, principal)
+
+    def _dss_update_subscription(
+        self, conn: Connection, sid: str, values: dict[str, Any], now: datetime, principal: Principal | None
+    ) -> Row[Any]:
+        """A client's change of subscription ``sid``: ``values`` with a new version (index
+        bumps never come here), announced as ``dss.subscription.updated``."""
+        conn.execute(
+            dss_subscriptions.update()
+            .where(dss_subscriptions.c.id == sid)
+            .values(**values, version=new_version(), updated_at=now)
+        )
+        row = conn.execute(sa.select(dss_subscriptions).where(dss_subscriptions.c.id == sid)).one()
+        self._dss_emit(conn, "updated", row, principal)
+        return row
 
     def _dss_insert_subscription(
         self,
@@ -585,20 +596,13 @@ class DssSubscriptionsMixin(LivenessMixin):
                             "extents",
                             f"would no longer cover operational intent {dep.dss_id}, which depends on it",
                         )
-                conn.execute(
-                    dss_subscriptions.update()
-                    .where(dss_subscriptions.c.id == sid)
-                    .values(
-                        version=new_version(),
-                        uss_base_url=url,
-                        notify_for_operational_intents=for_intents,
-                        notify_for_constraints=for_constraints,
-                        updated_at=now,
-                        **_volume_columns(volume),
-                    )
-                )
-                row = conn.execute(sa.select(dss_subscriptions).where(dss_subscriptions.c.id == sid)).one()
-                self._dss_emit(conn, "updated", row, principal)
+                changes = {
+                    "uss_base_url": url,
+                    "notify_for_operational_intents": for_intents,
+                    "notify_for_constraints": for_constraints,
+                    **_volume_columns(volume),
+                }
+                row = self._dss_update_subscription(conn, sid, changes, now, principal)
             availability = self._dss_availability(conn)
             oirs: list[Body] = []
             constraints: list[Body] = []
